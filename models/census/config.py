@@ -1,0 +1,41 @@
+"""The census task: UCI Adult income (<=50K / >50K) with a TabTransformer.
+
+Tuner search space (Keras Tuner, Bayesian optimisation, objective: eval loss), see tuner.py:
+  embedding_dim           8 | 16 | 32
+  num_transformer_blocks  1 .. 3          (TabTransformer only)
+  num_heads               2 | 4           (TabTransformer only)
+  dropout                 0.0 .. 0.3, step 0.1
+  mlp_hidden_factors      [2, 1] | [1, 0.5] | [4, 2]   (hidden widths as multiples of the input width)
+  learning_rate           1e-4 .. 3e-3, log scale (AdamW)
+  weight_decay            1e-5 .. 1e-3, log scale (AdamW)
+Set custom_config["model"] to "mlp" for the MLP baseline (same search space minus the transformer).
+"""
+from pipelines.config import EvalSpec, TaskConfig, ComponentResources
+from models.census import features as F
+
+TASK = TaskConfig(
+    name="census",
+    data_dir="census",
+    label_key=F.LABEL_KEY,
+    class_names=F.CLASS_NAMES,
+    preprocessing_fn="models.census.preprocessing.preprocessing_fn",
+    run_fn="models.census.trainer.run_fn",
+    tuner_fn="models.census.tuner.tuner_fn",
+    schema_file="models/census/schema.pbtxt",
+    train_steps=3000,
+    eval_steps=25,
+    tuner_max_trials=4,
+    tuner_train_steps=600,
+    custom_config={"model": "tabtransformer", "batch_size": 256},
+    eval=EvalSpec(
+        metrics=("AUC", "BinaryAccuracy", "Precision", "Recall", "Calibration", "CalibrationPlot"),
+        slices=((), ("gender",), ("race",), ("education",), ("marital_status",), ("age_bucket",)),
+        threshold_metric="AUC",
+        min_value=0.85,
+        max_regression=0.01,
+    ),
+    resources={
+        "Tuner": ComponentResources(cpu="4", memory="16Gi", gpu=1),
+        "Trainer": ComponentResources(cpu="4", memory="16Gi", gpu=1),
+    },
+)

@@ -1,0 +1,171 @@
+"""Census models in Keras 3: the TabTransformer and the MLP baseline.
+
+Both take the transformed features (categorical vocabulary ids, z-scored numbers) and return
+class probabilities [batch, num_classes].
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import keras
+from keras import layers
+
+from models.census import features as F
+
+# Defaults; the Tuner searches around them (see models/census/config.py for the search space).
+DEFAULT_HPARAMS = {
+    "model": "tabtransformer",
+    "embedding_dim": 16,
+    "num_transformer_blocks": 3,
+    "num_heads": 4,
+    "dropout": 0.1,
+    "mlp_hidden_factors": [2, 1],
+    "use_column_embedding": True,
+    "learning_rate": 1e-3,
+    "weight_decay": 1e-4,
+}
+
+
+def _inputs(categorical: Sequence[str], numeric: Sequence[str]):
+    cat = {name: keras.Input(shape=(), dtype="int64", name=name) for name in categorical}
+    num = {name: keras.Input(shape=(), dtype="float32", name=name) for name in numeric}
+    return cat, num
+
+
+def _mlp(x, hidden_units: Sequence[int], dropout: float, name: str):
+    for i, units in enumerate(hidden_units):
+        x = layers.Dense(units, name=f"{name}_dense{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.Activation("selu", name=f"{name}_act{i}")(x)
+        x = layers.Dropout(dropout, name=f"{name}_drop{i}")(x)
+    return x
+
+
+class Stack(layers.Layer):
+    """Stacks a list of [batch] or [batch, d] tensors along a new axis 1."""
+
+    def call(self, tensors):
+        return keras.ops.stack(tensors, axis=1)
+
+
+class ColumnEmbedding(layers.Layer):
+    """Adds a learned embedding per column position to the stacked category embeddings."""
+
+    def __init__(self, num_columns: int, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_columns = num_columns
+        self.dim = dim
+
+    def build(self, input_shape):
+        self.column_embeddings = self.add_weight(
+            name="column_embeddings", shape=(self.num_columns, self.dim), initializer="random_normal"
+        )
+
+    def call(self, x):
+        return x + self.column_embeddings
+
+    def get_config(self):
+        return {**super().get_config(), "num_columns": self.num_columns, "dim": self.dim}
+
+
+def build_tabtransformer(
+    vocab_sizes: Mapping[str, int],
+    numeric: Sequence[str] = F.MODEL_NUMERIC,
+    num_classes: int = 2,
+    embedding_dim: int = 16,
+    num_transformer_blocks: int = 3,
+    num_heads: int = 4,
+    dropout: float = 0.1,
+    mlp_hidden_factors: Sequence[float] = (2, 1),
+    use_column_embedding: bool = True,
+    **_: object,
+) -> keras.Model:
+    """Category embeddings → N × (multi-head attention + feed-forward, skips + layer norm);
+    numeric features layer-normed; both concatenated into an MLP head."""
+    categorical = list(vocab_sizes)
+    cat_inputs, num_inputs = _inputs(categorical, numeric)
+    embedded = [
+        layers.Embedding(vocab_sizes[name], embedding_dim, name=f"{name}_embedding")(cat_inputs[name])
+        for name in categorical
+    ]
+    x = Stack(name="stack_categories")(embedded)
+    if use_column_embedding:
+        x = ColumnEmbedding(len(categorical), embedding_dim, name="column_embedding")(x)
+    for block in range(num_transformer_blocks):
+        attention = layers.MultiHeadAttention(
+            num_heads=num_heads, key_dim=embedding_dim, dropout=dropout, name=f"attention{block}"
+        )(x, x)
+        x = layers.LayerNormalization(epsilon=1e-6, name=f"attention_norm{block}")(
+            layers.Add(name=f"attention_skip{block}")([x, attention])
+        )
+        ff = layers.Dense(embedding_dim, activation="gelu", name=f"ffn{block}_dense")(x)
+        ff = layers.Dropout(dropout, name=f"ffn{block}_drop")(ff)
+        x = layers.LayerNormalization(epsilon=1e-6, name=f"ffn_norm{block}")(
+            layers.Add(name=f"ffn_skip{block}")([x, ff])
+        )
+    contextual = layers.Flatten(name="flatten_categories")(x)
+    numeric_stack = Stack(name="stack_numeric")(
+        [num_inputs[n] for n in numeric]
+    )
+    numeric_norm = layers.LayerNormalization(epsilon=1e-6, name="numeric_norm")(numeric_stack)
+    features = layers.Concatenate(name="all_features")([contextual, numeric_norm])
+    width = features.shape[-1]
+    hidden = [max(1, int(f * width)) for f in mlp_hidden_factors]
+    head = _mlp(features, hidden, dropout, name="mlp")
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(head)
+    return keras.Model({**cat_inputs, **num_inputs}, outputs, name="tabtransformer")
+
+
+def build_mlp(
+    vocab_sizes: Mapping[str, int],
+    numeric: Sequence[str] = F.MODEL_NUMERIC,
+    num_classes: int = 2,
+    embedding_dim: int = 16,
+    dropout: float = 0.1,
+    mlp_hidden_factors: Sequence[float] = (2, 1),
+    **_: object,
+) -> keras.Model:
+    """The baseline: category embeddings and numbers concatenated into an MLP."""
+    categorical = list(vocab_sizes)
+    cat_inputs, num_inputs = _inputs(categorical, numeric)
+    embedded = [
+        layers.Embedding(vocab_sizes[n], embedding_dim, name=f"{n}_embedding")(cat_inputs[n])
+        for n in categorical
+    ]
+    numeric_stack = Stack(name="stack_numeric")(
+        [num_inputs[n] for n in numeric]
+    )
+    features = layers.Concatenate(name="all_features")(embedded + [numeric_stack])
+    width = features.shape[-1]
+    hidden = [max(1, int(f * width)) for f in mlp_hidden_factors]
+    head = _mlp(features, hidden, dropout, name="mlp")
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(head)
+    return keras.Model({**cat_inputs, **num_inputs}, outputs, name="mlp_baseline")
+
+
+def parse_factors(value) -> list:
+    """MLP width factors from a list or from the Tuner's string form '2,1'."""
+    if isinstance(value, str):
+        return [float(v) for v in value.split(",")]
+    return [float(v) for v in value]
+
+
+BUILDERS = {"tabtransformer": build_tabtransformer, "mlp": build_mlp}
+
+
+def build_model(hparams: Mapping[str, object], vocab_sizes: Mapping[str, int], num_classes: int = 2):
+    """Build and compile the model named by hparams['model'] with AdamW."""
+    hp = {**DEFAULT_HPARAMS, **hparams}
+    hp["mlp_hidden_factors"] = parse_factors(hp["mlp_hidden_factors"])
+    kind = hp["model"]
+    if kind not in BUILDERS:
+        raise ValueError(f"unknown census model {kind!r}; choose one of {sorted(BUILDERS)}")
+    model = BUILDERS[kind](vocab_sizes=vocab_sizes, num_classes=num_classes, **hp)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"])
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model

@@ -1,0 +1,62 @@
+"""TFX Tuner entry point for census: `models.census.tuner.tuner_fn` (Keras Tuner, Bayesian search)."""
+from __future__ import annotations
+
+import keras_tuner
+import tensorflow_transform as tft
+from tfx.components.tuner.component import TunerFnResult
+
+from models.census import features as F
+from models.census.model import build_model
+from models.census.trainer import datasets, vocab_sizes
+from models.common import training
+
+# The search space (documented in models/census/config.py).
+MLP_FACTORS = ["2,1", "1,0.5", "4,2"]
+
+
+def search_space(hp: keras_tuner.HyperParameters, model: str) -> dict:
+    values = {
+        "model": model,
+        "embedding_dim": hp.Choice("embedding_dim", [8, 16, 32]),
+        "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1),
+        "mlp_hidden_factors": hp.Choice("mlp_hidden_factors", MLP_FACTORS),
+        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
+        "weight_decay": hp.Float("weight_decay", 1e-5, 1e-3, sampling="log"),
+    }
+    if model == "tabtransformer":
+        values["num_transformer_blocks"] = hp.Int("num_transformer_blocks", 1, 3)
+        values["num_heads"] = hp.Choice("num_heads", [2, 4])
+    return values
+
+
+def tuner_fn(fn_args) -> TunerFnResult:
+    config = fn_args.custom_config or {}
+    model_kind = config.get("model", "tabtransformer")
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    sizes = vocab_sizes(tf_transform_output)
+
+    def build(hp):
+        return build_model(search_space(hp, model_kind), sizes, num_classes=len(F.CLASS_NAMES))
+
+    tuner = keras_tuner.BayesianOptimization(
+        build,
+        objective=keras_tuner.Objective("val_loss", "min"),
+        max_trials=int(config.get("max_trials", 4)),
+        seed=int(config.get("seed", 42)),
+        directory=fn_args.working_dir,
+        project_name="census",
+        overwrite=True,
+    )
+    train_ds, eval_ds = datasets(fn_args, tf_transform_output, int(config.get("batch_size", 256)))
+    epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=3)
+    return TunerFnResult(
+        tuner=tuner,
+        fit_kwargs={
+            "x": train_ds,
+            "validation_data": eval_ds,
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "validation_steps": max(1, fn_args.eval_steps),
+            "verbose": 0,
+        },
+    )

@@ -1,0 +1,111 @@
+"""Training helpers shared by every task: input pipelines, hyperparameters, callbacks, export."""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Optional, Sequence
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx_bsl.public import tfxio
+
+LABEL_XF = "label"
+
+
+def make_dataset(
+    file_pattern,
+    data_accessor,
+    tf_transform_output: tft.TFTransformOutput,
+    batch_size: int,
+    model_features: Sequence[str],
+    weight_key: Optional[str] = None,
+    shuffle: bool = True,
+    repeat: bool = True,
+) -> tf.data.Dataset:
+    """(features, label[, weight]) batches of transformed examples, restricted to the model's inputs."""
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size, label_key=LABEL_XF, shuffle=shuffle, num_epochs=None if repeat else 1
+        ),
+        tf_transform_output.transformed_metadata.schema,
+    )
+
+    def select(features, label):
+        inputs = {name: features[name] for name in model_features}
+        label = tf.reshape(label, [-1])
+        if weight_key:
+            return inputs, label, tf.reshape(features[weight_key], [-1])
+        return inputs, label
+
+    return dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def hyperparameters_from(fn_args, defaults: Mapping[str, object], overrides: Mapping[str, object] = ()):
+    """defaults < task config overrides < the Tuner's best hyperparameters (when there was a Tuner)."""
+    values = {**defaults, **dict(overrides)}
+    if getattr(fn_args, "hyperparameters", None):
+        import keras_tuner
+
+        hp = fn_args.hyperparameters
+        if isinstance(hp, dict) and "space" in hp:
+            hp = keras_tuner.HyperParameters.from_config(hp).values
+        values.update(hp)
+    return values
+
+
+def epochs_for(total_steps: int, checkpoints: int = 10):
+    """Split a step budget into (epochs, steps_per_epoch) so early stopping gets a say."""
+    total_steps = max(1, int(total_steps))
+    steps_per_epoch = max(1, math.ceil(total_steps / checkpoints))
+    return math.ceil(total_steps / steps_per_epoch), steps_per_epoch
+
+
+def fit_callbacks(log_dir: str, patience: int = 3) -> list:
+    import keras
+
+    return [
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+    ]
+
+
+class ServingModule(tf.Module):
+    """A SavedModel root with the serving contract shared by every task.
+
+    serving_default(examples: serialized tf.Example with raw features, no label)
+        -> {"probabilities": float32 [batch, num_classes]}
+    transform_features(examples: serialized tf.Example with raw features and label)
+        -> the transformed features (TFMA slices and labels come from here)
+    """
+
+    def __init__(self, model, tf_transform_output: tft.TFTransformOutput, raw_label_key: str,
+                 model_features: Iterable[str]):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tf_transform_output.transform_features_layer()
+        raw_spec = tf_transform_output.raw_feature_spec()
+        serving_spec = {k: v for k, v in raw_spec.items() if k != raw_label_key}
+        model_features = list(model_features)
+        examples_spec = tf.TensorSpec([None], tf.string, name="examples")
+
+        def serve(examples):
+            transformed = self.tft_layer(tf.io.parse_example(examples, serving_spec))
+            inputs = {name: transformed[name] for name in model_features}
+            probabilities = tf.cast(self.model(inputs, training=False), tf.float32)
+            return {"probabilities": probabilities}
+
+        def transform_features(examples):
+            return self.tft_layer(tf.io.parse_example(examples, raw_spec))
+
+        self.serve = tf.function(serve, input_signature=[examples_spec])
+        self.transform_features = tf.function(transform_features, input_signature=[examples_spec])
+
+    def save(self, export_dir: str) -> None:
+        tf.saved_model.save(
+            self,
+            export_dir,
+            signatures={
+                "serving_default": self.serve.get_concrete_function(),
+                "transform_features": self.transform_features.get_concrete_function(),
+            },
+        )

@@ -1,0 +1,87 @@
+"""Per-task configuration: everything the generic pipeline factory needs to know about a task."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+# name -> module that defines TASK (a TaskConfig). Modules are imported lazily so that
+# `mlops --help` stays fast and one task's heavy imports never slow down another.
+KNOWN_TASKS: Mapping[str, str] = {
+    "census": "models.census.config",
+}
+
+
+class UnknownTaskError(ValueError):
+    """Raised for a task name that is not registered in KNOWN_TASKS."""
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What TFMA computes and how a candidate gets blessed."""
+
+    metrics: Sequence[str]
+    # Each entry is one slicing spec: () is the overall slice, ("gender",) slices by gender, ...
+    slices: Sequence[Sequence[str]] = ((),)
+    threshold_metric: str = "AUC"
+    # The candidate is blessed only if threshold_metric >= min_value ...
+    min_value: float = 0.5
+    # ... and it is at most max_regression worse than the latest blessed baseline.
+    max_regression: float = 0.01
+    # Predictions are [batch, num_classes]; binary metrics use the probability of this class.
+    positive_class_id: int = 1
+
+
+@dataclass(frozen=True)
+class ComponentResources:
+    """Kubernetes resources for one component when compiled for Kubeflow."""
+
+    cpu: Optional[str] = None
+    memory: Optional[str] = None
+    gpu: int = 0
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """One task = data location + preprocessing + model + evaluation policy."""
+
+    name: str
+    # Sub-directory of the data root that holds this task's raw input.
+    data_dir: str
+    label_key: str
+    class_names: Sequence[str]
+    preprocessing_fn: str  # dotted path, e.g. "models.census.preprocessing.preprocessing_fn"
+    run_fn: str  # dotted path of the Trainer's run_fn
+    eval: EvalSpec
+    # Dotted path of the Tuner's tuner_fn; None builds a pipeline without a Tuner.
+    tuner_fn: Optional[str] = None
+    # A curated schema committed with the task (ImportSchemaGen); None infers one (SchemaGen).
+    schema_file: Optional[str] = None
+    train_steps: int = 1000
+    eval_steps: int = 100
+    tuner_max_trials: int = 4
+    tuner_train_steps: int = 300
+    # Hash buckets of the train/eval split ExampleGen makes (train:eval).
+    split_ratio: Sequence[int] = (4, 1)
+    # Free-form settings handed to run_fn / tuner_fn as fn_args.custom_config.
+    custom_config: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, ComponentResources] = field(default_factory=dict)
+    beam_pipeline_args: Sequence[str] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+    def with_overrides(self, **overrides: Any) -> "TaskConfig":
+        """A copy with the non-None overrides applied (CLI flags such as --train-steps)."""
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **clean)
+
+
+def load_task(name: str) -> TaskConfig:
+    """Return the TaskConfig registered under `name`, or raise UnknownTaskError listing the known ones."""
+    if name not in KNOWN_TASKS:
+        known = ", ".join(sorted(KNOWN_TASKS))
+        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
+    module = importlib.import_module(KNOWN_TASKS[name])
+    task = getattr(module, "TASK")
+    if not isinstance(task, TaskConfig):
+        raise TypeError(f"{KNOWN_TASKS[name]}.TASK is not a TaskConfig")
+    return task

@@ -1,0 +1,187 @@
+"""The one pipeline factory shared by every task. It knows nothing about where it runs."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+
+from components.example_gen import csv_example_gen
+from components.strict_example_validator import StrictExampleValidator
+from pipelines.config import EvalSpec, TaskConfig
+
+# Node ids, shared with the runners and the CLI's summaries.
+EXAMPLE_GEN = "CsvExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "SchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+TRANSFORM = "Transform"
+TUNER = "Tuner"
+TRAINER = "Trainer"
+RESOLVER = "latest_blessed_model_resolver"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+
+# Transformed feature holding the label id; every task's preprocessing_fn emits it.
+LABEL_XF = "label"
+
+
+def pipeline_name(task: TaskConfig) -> str:
+    return f"mlops-{task.name}"
+
+
+def resolve_package_file(relative: str) -> str:
+    """Absolute path of a file shipped with the project's packages (e.g. a curated schema)."""
+    root = Path(__file__).resolve().parent.parent
+    path = root / relative
+    if not path.exists():
+        raise FileNotFoundError(f"{relative} not found under {root}")
+    return str(path)
+
+
+def build_eval_config(task: TaskConfig) -> tfma.EvalConfig:
+    """TFMA config: metrics on the positive class, the task's slices, and the blessing thresholds."""
+    spec: EvalSpec = task.eval
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": spec.min_value}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -spec.max_regression},
+        ),
+    )
+    # The blessing threshold applies to the overall slice; other slices are reported, not gated.
+    overall_only = [
+        tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
+    ]
+    metrics = [
+        tfma.MetricConfig(
+            class_name=name,
+            per_slice_thresholds=overall_only if name == spec.threshold_metric else None,
+        )
+        for name in spec.metrics
+    ]
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                prediction_key="probabilities",
+                label_key=LABEL_XF,
+                preprocessing_function_names=["transform_features"],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(feature_keys=list(keys)) for keys in spec.slices],
+        metrics_specs=[
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")]),
+            tfma.MetricsSpec(
+                metrics=metrics,
+                binarize=tfma.BinarizationOptions(class_ids={"values": [spec.positive_class_id]}),
+            ),
+        ],
+    )
+
+
+def create_pipeline(
+    task: TaskConfig,
+    *,
+    pipeline_root: str,
+    data_root: str,
+    serving_root: str,
+    data_version: Optional[Mapping[str, Any]] = None,
+    enable_cache: bool = True,
+    metadata_connection_config=None,
+    beam_pipeline_args: Optional[Sequence[str]] = None,
+) -> tfx.dsl.Pipeline:
+    """ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform → [Tuner] →
+    Trainer → Resolver → Evaluator → Pusher for one task."""
+    example_gen = csv_example_gen(
+        input_base=os.path.join(data_root, task.data_dir),
+        data_version=data_version or {},
+        split_ratio=task.split_ratio,
+        component_id=EXAMPLE_GEN,
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if task.schema_file:
+        schema_gen = tfx.components.ImportSchemaGen(
+            schema_file=resolve_package_file(task.schema_file)
+        ).with_id(SCHEMA_GEN)
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+        ).with_id(SCHEMA_GEN)
+    example_validator = StrictExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    ).with_id(EXAMPLE_VALIDATOR)
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=task.preprocessing_fn,
+    )
+    # Transform must not start on data the validator rejected.
+    transform.add_upstream_node(example_validator)
+
+    custom_config = {
+        "task": task.name,
+        "label_key": task.label_key,
+        "class_names": list(task.class_names),
+        **dict(task.custom_config),
+    }
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform]
+
+    hyperparameters = None
+    if task.tuner_fn:
+        tuner = tfx.components.Tuner(
+            tuner_fn=task.tuner_fn,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            train_args=tfx.proto.TrainArgs(num_steps=task.tuner_train_steps),
+            eval_args=tfx.proto.EvalArgs(num_steps=task.eval_steps),
+            custom_config={**custom_config, "max_trials": task.tuner_max_trials},
+        )
+        hyperparameters = tuner.outputs["best_hyperparameters"]
+        components.append(tuner)
+
+    trainer = tfx.components.Trainer(
+        run_fn=task.run_fn,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        hyperparameters=hyperparameters,
+        train_args=tfx.proto.TrainArgs(num_steps=task.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=task.eval_steps),
+        custom_config=custom_config,
+    )
+    resolver = tfx.dsl.Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(RESOLVER)
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=resolver.outputs["model"],
+        eval_config=build_eval_config(task),
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=os.path.join(serving_root, task.name)
+            )
+        ),
+    )
+    components += [trainer, resolver, evaluator, pusher]
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name(task),
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args if beam_pipeline_args is not None else task.beam_pipeline_args),
+    )

@@ -1,0 +1,59 @@
+"""What a finished run amounts to: components, blessing (and why), pushed path, headline metrics."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from pipelines import evaluation, factory
+from pipelines.lineage import RunRecord
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    components: List[tuple]  # (node_id, state, seconds)
+    blessed: Optional[bool]
+    reasons: List[str] = field(default_factory=list)
+    pushed_path: Optional[str] = None
+    metrics: Dict[str, float] = field(default_factory=dict)
+    data_md5: Optional[str] = None
+    data_dirty: Optional[bool] = None
+
+
+def summarize(run: RunRecord) -> RunSummary:
+    order = {node: i for i, node in enumerate(_NODE_ORDER)}
+    nodes = sorted(run.nodes.values(), key=lambda n: (order.get(n.node_id, 99), n.start_ms))
+    summary = RunSummary(run.run_id, [(n.node_id, n.state, n.seconds) for n in nodes], blessed=None)
+
+    example_gen = run.nodes.get(factory.EXAMPLE_GEN)
+    examples = example_gen.output("examples") if example_gen else None
+    if examples:
+        summary.data_md5 = examples.get("dvc_data_md5")
+        dirty = examples.get("dvc_data_dirty")
+        summary.data_dirty = None if dirty is None else bool(dirty)
+
+    evaluator = run.nodes.get(factory.EVALUATOR)
+    if evaluator and evaluator.state in ("complete", "cached"):
+        blessing = evaluator.output("blessing")
+        evaluation_artifact = evaluator.output("evaluation")
+        summary.blessed = bool(blessing and blessing.get("blessed"))
+        if evaluation_artifact:
+            summary.metrics = evaluation.overall_metrics(evaluation_artifact.uri)
+            if not summary.blessed:
+                _, summary.reasons = evaluation.validation_failures(evaluation_artifact.uri)
+    else:
+        failed = [n.node_id for n in nodes if n.state == "failed"]
+        summary.reasons = [f"the run stopped at {failed[0]}" if failed else "the Evaluator did not run"]
+
+    pusher = run.nodes.get(factory.PUSHER)
+    pushed = pusher.output("pushed_model") if pusher else None
+    if pushed and pushed.get("pushed"):
+        summary.pushed_path = pushed.get("pushed_destination")
+    return summary
+
+
+_NODE_ORDER = [
+    factory.EXAMPLE_GEN, factory.STATISTICS_GEN, factory.SCHEMA_GEN, factory.EXAMPLE_VALIDATOR,
+    factory.TRANSFORM, factory.TUNER, factory.TRAINER, factory.RESOLVER, factory.EVALUATOR,
+    factory.PUSHER,
+]
