@@ -13,8 +13,8 @@ from rich.table import Table
 
 from pipelines.config import KNOWN_TASKS, UnknownTaskError, load_task
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 HEADLINE_METRICS = ("auc", "binary_accuracy", "precision", "recall", "calibration", "example_count")
 
@@ -59,7 +59,10 @@ def cmd_run(args) -> int:
     if args.runner != "local":
         raise CliError(f"runner {args.runner!r} is not supported by `mlops run`; use `mlops compile` for Kubeflow")
     task = _task(args.task).with_overrides(
-        tuner_max_trials=args.max_trials, train_steps=args.train_steps
+        tuner_max_trials=args.max_trials,
+        train_steps=args.train_steps,
+        tuner_train_steps=args.tuner_steps,
+        eval_steps=args.eval_steps,
     )
     _quiet_tensorflow()
     from pipelines import lineage, local_runner, summary as summary_mod
@@ -202,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runner", default="local", choices=["local"], help="where to run (default: local)")
     run.add_argument("--max-trials", type=int, help="Tuner trials (overrides the task config)")
     run.add_argument("--train-steps", type=int, help="Trainer steps (overrides the task config)")
+    run.add_argument("--tuner-steps", type=int, help="training steps per Tuner trial")
+    run.add_argument("--eval-steps", type=int, help="evaluation batches per validation pass")
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
     run.add_argument("--home", help="local state directory (default: $MLOPS_HOME or ./.mlops)")
     run.add_argument("--data-root", help="input data root (default: $MLOPS_DATA or ./data)")

@@ -1,0 +1,95 @@
+"""Shared fixtures: tiny synthetic census data, made fresh by the tests (never the real dataset)."""
+from __future__ import annotations
+
+import csv
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def census_domains():
+    """Categorical values allowed by the committed census schema."""
+    import tensorflow_data_validation as tfdv
+
+    schema = tfdv.load_schema_text(str(REPO / "models" / "census" / "schema.pbtxt"))
+    return {d.name: list(d.value) for d in schema.string_domain}
+
+
+def synthetic_census_rows(n: int, seed: int = 0):
+    """Census-shaped rows whose label follows a clear rule (education and capital gain), so a tiny
+    model can learn it in a few steps."""
+    from models.census import features as F
+
+    rng = random.Random(seed)
+    domains = census_domains()
+    rows = []
+    for _ in range(n):
+        education_num = rng.randint(1, 16)
+        capital_gain = rng.choice([0, 0, 0, rng.randint(1000, 20000)])
+        rich = education_num >= 12 or capital_gain > 5000
+        row = {
+            "age": rng.randint(18, 80),
+            "fnlwgt": rng.randint(20000, 500000),
+            "education_num": education_num,
+            "capital_gain": capital_gain,
+            "capital_loss": rng.choice([0, 0, 0, rng.randint(100, 2000)]),
+            "hours_per_week": rng.randint(10, 70),
+            F.LABEL_KEY: F.CLASS_NAMES[1] if rich else F.CLASS_NAMES[0],
+        }
+        for name in F.CATEGORICAL_FEATURES:
+            row[name] = rng.choice(domains[name])
+        row["marital_status"] = "Married-civ-spouse" if rich else rng.choice(domains["marital_status"])
+        rows.append(row)
+    return rows
+
+
+def write_census_csv(path: Path, rows) -> Path:
+    from models.census import features as F
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(F.CSV_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def run(cmd, cwd, check=True, env=None):
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc_exe() -> str:
+    return str(Path(sys.executable).with_name("dvc"))
+
+
+def make_dvc_project(root: Path) -> Path:
+    """A git + DVC project at root with a local remote, like the real checkout (data/ + data.dvc)."""
+    root.mkdir(parents=True, exist_ok=True)
+    run(["git", "init", "-q"], root)
+    run(["git", "config", "user.email", "test@example.com"], root)
+    run(["git", "config", "user.name", "test"], root)
+    run([dvc_exe(), "init", "-q"], root)
+    run([dvc_exe(), "config", "core.analytics", "false"], root)
+    run([dvc_exe(), "remote", "add", "-d", "local", str(root / "remote")], root)
+    return root
+
+
+@pytest.fixture
+def census_project(tmp_path):
+    """A DVC-tracked project whose data/census holds 600 synthetic rows."""
+    root = make_dvc_project(tmp_path / "project")
+    write_census_csv(root / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1))
+    run([dvc_exe(), "add", "-q", "data"], root)
+    return root

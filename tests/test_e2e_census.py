@@ -1,0 +1,133 @@
+"""The census pipeline end to end on tiny synthetic data: real TFX components, real metadata store."""
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from ml_metadata import metadata_store
+
+from models.census import features as F
+from pipelines import cli, factory, lineage
+from tests.conftest import synthetic_census_rows, write_census_csv
+
+pytestmark = pytest.mark.e2e
+
+BUDGET = ["--max-trials", "1", "--tuner-steps", "20", "--train-steps", "150", "--eval-steps", "2"]
+
+
+def _store(home):
+    return metadata_store.MetadataStore(lineage.sqlite_config(os.path.join(home, "metadata.sqlite")))
+
+
+def _latest_run(home):
+    store = _store(home)
+    run_id = lineage.list_run_ids(store, "mlops-census")[0]
+    return lineage.load_run(store, "mlops-census", run_id)
+
+
+def _serialized(rows):
+    out = []
+    for row in rows:
+        feature = {}
+        for name, value in row.items():
+            if name == F.LABEL_KEY:
+                continue
+            if isinstance(value, str):
+                feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+            else:
+                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        out.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    from tests.conftest import dvc_exe, make_dvc_project, run
+
+    root = make_dvc_project(tmp_path_factory.mktemp("e2e") / "project")
+    write_census_csv(root / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1))
+    run([dvc_exe(), "add", "-q", "data"], root)
+    home = str(root / ".mlops")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        status = cli.main(["run", "census", "--home", home] + BUDGET)
+    finally:
+        os.chdir(cwd)
+    return root, home, status
+
+
+def test_first_run_trains_evaluates_blesses_and_pushes(first_run):
+    root, home, status = first_run
+    assert status == 0
+    record = _latest_run(home)
+    for node in (factory.EXAMPLE_GEN, factory.STATISTICS_GEN, factory.SCHEMA_GEN, factory.EXAMPLE_VALIDATOR,
+                 factory.TRANSFORM, factory.TUNER, factory.TRAINER, factory.EVALUATOR, factory.PUSHER):
+        assert record.nodes[node].state == "complete", node
+    blessing = record.nodes[factory.EVALUATOR].output("blessing")
+    assert blessing.get("blessed") == 1
+    pushed = record.nodes[factory.PUSHER].output("pushed_model")
+    assert pushed.get("pushed") == 1
+    assert pushed.get("pushed_destination").startswith(os.path.join(home, "serving", "census"))
+
+
+def test_examples_record_the_dvc_data_version(first_run):
+    root, home, _ = first_run
+    tracked = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
+    examples = _latest_run(home).nodes[factory.EXAMPLE_GEN].output("examples")
+    assert examples.get("dvc_data_md5") == tracked
+    assert examples.get("dvc_data_dirty") == 0
+
+
+def test_pushed_model_scores_raw_examples(first_run):
+    _, home, _ = first_run
+    versions = sorted(glob.glob(os.path.join(home, "serving", "census", "*")))
+    assert versions, "nothing was pushed"
+    model = tf.saved_model.load(versions[-1])
+    assert set(model.signatures) >= {"serving_default", "transform_features"}
+    rows = synthetic_census_rows(50, seed=99)
+    probs = model.signatures["serving_default"](examples=tf.constant(_serialized(rows)))["probabilities"].numpy()
+    assert probs.shape == (50, 2) and probs.dtype == np.float32
+    assert np.all((probs >= 0) & (probs <= 1))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # The synthetic label is learnable: the model must beat chance on fresh rows.
+    labels = np.array([r[F.LABEL_KEY] == F.CLASS_NAMES[1] for r in rows])
+    assert (np.argmax(probs, axis=1) == labels).mean() > 0.6
+
+
+def test_second_run_is_served_from_cache(first_run):
+    root, home, _ = first_run
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert cli.main(["run", "census", "--home", home] + BUDGET) == 0
+    finally:
+        os.chdir(cwd)
+    record = _latest_run(home)
+    for node in (factory.EXAMPLE_GEN, factory.STATISTICS_GEN, factory.SCHEMA_GEN, factory.EXAMPLE_VALIDATOR,
+                 factory.TRANSFORM, factory.TUNER, factory.TRAINER):
+        assert record.nodes[node].state == "cached", node
+    # The Evaluator's inputs did change: the first run's model is now the blessed baseline.
+    evaluator = record.nodes[factory.EVALUATOR]
+    assert evaluator.state == "complete"
+    assert evaluator.output("blessing").get("blessed") == 1
+
+
+def test_schema_anomaly_stops_the_pipeline_before_training(tmp_path, capsys):
+    rows = synthetic_census_rows(200, seed=5)
+    for row in rows[:40]:
+        row[F.LABEL_KEY] = "maybe"  # an unknown class in 20% of the rows
+    data_root = tmp_path / "data"
+    write_census_csv(data_root / "census" / "adult.csv", rows)
+    home = tmp_path / "home"
+    status = cli.main(["run", "census", "--home", str(home), "--data-root", str(data_root)] + BUDGET)
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "income_bracket" in out and "DataAnomalyError" in out
+    record = _latest_run(str(home))
+    assert record.nodes[factory.EXAMPLE_VALIDATOR].state == "failed"
+    for node in (factory.TRANSFORM, factory.TRAINER, factory.PUSHER):
+        assert node not in record.nodes, node
+    assert not (home / "serving").exists()
