@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ml_metadata import metadata_store  # noqa: E402
 
-from pipelines import cli, lineage, local_runner, summary  # noqa: E402
+from pipelines import cli_run, lineage, local_runner, summary  # noqa: E402
 from pipelines.config import load_task  # noqa: E402
 from pipelines.factory import pipeline_name  # noqa: E402
 
@@ -49,7 +49,7 @@ def main() -> int:
     home = args.home or tempfile.mkdtemp(prefix="bench-census-")
     layout = local_runner.LocalLayout.resolve(home)
     data_root = str(Path(args.data_root).resolve())
-    version = cli._data_version(Path(data_root))
+    version = cli_run.data_version(Path(data_root))
     try:
         first_s, first = timed_run(task, layout, data_root, version)
         rerun_s, _ = timed_run(task, layout, data_root, version)

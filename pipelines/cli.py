@@ -1,22 +1,29 @@
-"""`mlops`: run task pipelines, check data versions, and read back what happened."""
+"""`mlops`: run task pipelines, check data versions, and read back what happened.
+
+Each command group lives in its own module with a `register(subparsers)` function; COMMAND_MODULES
+lists them in the order `mlops --help` shows them.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-import time
-from pathlib import Path
+import warnings
 from typing import List, Optional
 
 from rich.console import Console
-from rich.table import Table
 
-from pipelines.config import KNOWN_TASKS, UnknownTaskError, load_task
+# google-api-core (pulled in by TFX) warns about Python 3.10 on every import; TFX 1.16 needs 3.10.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-HEADLINE_METRICS = ("auc", "binary_accuracy", "precision", "recall", "calibration", "example_count")
+COMMAND_MODULES = [
+    "pipelines.cli_run",
+    "pipelines.cli_data",
+]
 
 
 class CliError(Exception):
@@ -27,204 +34,28 @@ class CliError(Exception):
         self.status = status
 
 
-def _quiet_tensorflow() -> None:
+def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
-def _task(name: str):
+def task_or_error(name: str):
+    """The TaskConfig for `name`, or a usage error listing the known tasks."""
+    from pipelines.config import UnknownTaskError, load_task
+
     try:
         return load_task(name)
     except UnknownTaskError as exc:
         raise CliError(str(exc), status=2) from None
 
 
-def _data_version(data_root: Path) -> dict:
-    """The DVC version of data_root when it is the data/ tracked by data.dvc, else 'untracked'."""
-    from pipelines import datasets
-
-    try:
-        root = datasets.repo_root(data_root)
-    except FileNotFoundError:
-        return {"md5": "untracked", "dirty": True, "target": str(data_root)}
-    if (root / "data").resolve() != data_root.resolve():
-        return {"md5": "untracked", "dirty": True, "target": str(data_root)}
-    status = datasets.data_status(root)
-    return {"md5": status["md5"], "dirty": status["dirty"], "target": "data.dvc"}
-
-
-# ---------------------------------------------------------------- run
-
-def cmd_run(args) -> int:
-    if args.runner != "local":
-        raise CliError(f"runner {args.runner!r} is not supported by `mlops run`; use `mlops compile` for Kubeflow")
-    task = _task(args.task).with_overrides(
-        tuner_max_trials=args.max_trials,
-        train_steps=args.train_steps,
-        tuner_train_steps=args.tuner_steps,
-        eval_steps=args.eval_steps,
-    )
-    _quiet_tensorflow()
-    from pipelines import lineage, local_runner, summary as summary_mod
-
-    layout = local_runner.LocalLayout.resolve(args.home)
-    data_root = Path(args.data_root or os.environ.get("MLOPS_DATA") or "data").resolve()
-    task_data = data_root / task.data_dir
-    if not task_data.is_dir() or not any(task_data.iterdir()):
-        raise CliError(
-            f"no input data in {task_data}; restore it with `dvc pull` (or `make data`) or pass --data-root"
-        )
-    version = _data_version(data_root)
-    console.print(
-        f"[bold]mlops run {task.name}[/] home={layout.home} data={task_data} "
-        f"(dvc md5 {version['md5']}{', dirty' if version['dirty'] and version['md5'] != 'untracked' else ''})"
-    )
-
-    started = {}
-
-    def on_event(node: str, event: str) -> None:
-        if event == "running":
-            started[node] = time.time()
-            console.print(f"  [cyan]▶[/] {node} …")
-        elif event == "cached":
-            started[node] = -1
-        elif event == "finished":
-            if started.get(node) == -1:
-                console.print(f"  [green]✓[/] {node} (cached)")
-            else:
-                console.print(f"  [green]✓[/] {node} {time.time() - started.get(node, time.time()):.1f}s")
-
-    log_file = layout.logs_dir(task.name) / f"{time.strftime('%Y%m%d-%H%M%S')}.log"
-    error: Optional[BaseException] = None
-    run_id = None
-    try:
-        run_id = local_runner.run_pipeline(
-            task,
-            layout=layout,
-            data_root=str(data_root),
-            data_version=version,
-            enable_cache=not args.no_cache,
-            on_event=on_event,
-            log_file=log_file,
-        )
-    except Exception as exc:  # a component failed: report it, then summarise what ran
-        error = exc
-
-    from ml_metadata import metadata_store
-
-    store = metadata_store.MetadataStore(lineage.sqlite_config(str(layout.metadata_path)))
-    from pipelines.factory import pipeline_name
-
-    if run_id is None:
-        runs = lineage.list_run_ids(store, pipeline_name(task))
-        run_id = runs[0] if runs else None
-    record = lineage.load_run(store, pipeline_name(task), run_id) if run_id else None
-    if error is not None:
-        console.print(f"[red]✗ run failed[/]: {type(error).__name__}: {error}")
-        console.print(f"  full log: {log_file}")
-    if record is None:
-        return 1
-    result = summary_mod.summarize(record)
-    _print_summary(task, result)
-    return 1 if error is not None else 0
-
-
-def _print_summary(task, result) -> None:
-    console.print()
-    console.print(f"[bold]Run[/] {result.run_id} ({task.name})")
-    if result.data_md5:
-        console.print(f"  data: dvc md5 {result.data_md5}{' (dirty)' if result.data_dirty else ''}")
-    if result.blessed:
-        console.print("  [green]blessed[/]: passed every threshold")
-    elif result.blessed is False:
-        console.print("  [yellow]not blessed[/]: " + ("; ".join(result.reasons) or "thresholds not met"))
-    else:
-        console.print("  [yellow]not evaluated[/]: " + "; ".join(result.reasons))
-    console.print(f"  pushed: {result.pushed_path or 'no (only blessed models are pushed)'}")
-    shown = {k: v for k, v in result.metrics.items() if k in HEADLINE_METRICS}
-    if shown:
-        console.print("  metrics (eval split, overall): " + ", ".join(
-            f"{k}={v:.4f}" if k != "example_count" else f"{k}={int(v)}" for k, v in shown.items()
-        ))
-
-
-# ---------------------------------------------------------------- data
-
-def cmd_data_status(args) -> int:
-    from pipelines import datasets
-
-    try:
-        root = datasets.repo_root(Path(args.repo) if args.repo else None)
-    except FileNotFoundError as exc:
-        raise CliError(str(exc)) from None
-    status = datasets.data_status(root)
-    if status["dirty"]:
-        console.print(f"[yellow]data/ does not match data.dvc[/] (md5 {status['md5']})")
-        for target, changes in status["changes"].items():
-            console.print(f"  {target}: {changes}")
-        console.print("  restore with `dvc pull` / `dvc checkout`, or record the change with `dvc add data`")
-        return 1
-    console.print(f"[green]data/ matches data.dvc[/] (md5 {status['md5']})")
-    return 0
-
-
-def cmd_data_import(args) -> int:
-    from pipelines import datasets
-
-    if args.task not in datasets.IMPORTERS:
-        raise CliError(f"no importer for {args.task!r}; importers exist for: {', '.join(sorted(datasets.IMPORTERS))}", 2)
-    target = datasets.IMPORTERS[args.task](Path(args.source), Path(args.data_root))
-    console.print(f"imported {args.task} -> {target}; record it with `dvc add data && dvc push`")
-    return 0
-
-
-def cmd_tasks(args) -> int:
-    table = Table("task", "model", "tuner", "blessing threshold")
-    for name in sorted(KNOWN_TASKS):
-        task = load_task(name)
-        table.add_row(
-            name,
-            task.run_fn.rsplit(".", 1)[0],
-            "yes" if task.tuner_fn else "no",
-            f"{task.eval.threshold_metric} >= {task.eval.min_value}",
-        )
-    console.print(table)
-    return 0
-
-
-# ---------------------------------------------------------------- parser
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops", description="Per-task TFX pipelines: run locally, evaluate per slice, push blessed models."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    run = sub.add_parser("run", help="run a task's pipeline (local runner)")
-    run.add_argument("task", help=f"one of: {', '.join(sorted(KNOWN_TASKS))}")
-    run.add_argument("--runner", default="local", choices=["local"], help="where to run (default: local)")
-    run.add_argument("--max-trials", type=int, help="Tuner trials (overrides the task config)")
-    run.add_argument("--train-steps", type=int, help="Trainer steps (overrides the task config)")
-    run.add_argument("--tuner-steps", type=int, help="training steps per Tuner trial")
-    run.add_argument("--eval-steps", type=int, help="evaluation batches per validation pass")
-    run.add_argument("--no-cache", action="store_true", help="rerun every component")
-    run.add_argument("--home", help="local state directory (default: $MLOPS_HOME or ./.mlops)")
-    run.add_argument("--data-root", help="input data root (default: $MLOPS_DATA or ./data)")
-    run.set_defaults(func=cmd_run)
-
-    tasks = sub.add_parser("tasks", help="list the known tasks")
-    tasks.set_defaults(func=cmd_tasks)
-
-    data = sub.add_parser("data", help="data versioned by DVC")
-    data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
-    status = data_sub.add_parser("status", help="does data/ match data.dvc?")
-    status.add_argument("--repo", help="project checkout (default: search upwards from the cwd)")
-    status.set_defaults(func=cmd_data_status)
-    imp = data_sub.add_parser("import", help="import a raw dataset into data/ (then `dvc add data`)")
-    imp.add_argument("task")
-    imp.add_argument("--source", required=True, help="folder with the raw files")
-    imp.add_argument("--data-root", default="data")
-    imp.set_defaults(func=cmd_data_import)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

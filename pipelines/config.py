@@ -54,6 +54,8 @@ class TaskConfig:
     preprocessing_fn: str  # dotted path, e.g. "models.census.preprocessing.preprocessing_fn"
     run_fn: str  # dotted path of the Trainer's run_fn
     eval: EvalSpec
+    # Dotted path of a callable (input_base, data_version, split_ratio, component_id) -> ExampleGen.
+    example_gen: str = "components.example_gen.csv_example_gen"
     # Dotted path of the Tuner's tuner_fn; None builds a pipeline without a Tuner.
     tuner_fn: Optional[str] = None
     # A curated schema committed with the task (ImportSchemaGen); None infers one (SchemaGen).
@@ -73,6 +75,12 @@ class TaskConfig:
         """A copy with the non-None overrides applied (CLI flags such as --train-steps)."""
         clean = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, **clean)
+
+
+def import_object(dotted: str):
+    """The object named by a dotted path such as 'components.example_gen.csv_example_gen'."""
+    module, _, attr = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
 
 
 def load_task(name: str) -> TaskConfig:

@@ -11,9 +11,8 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
 
-from components.example_gen import csv_example_gen
 from components.strict_example_validator import StrictExampleValidator
-from pipelines.config import EvalSpec, TaskConfig
+from pipelines.config import EvalSpec, TaskConfig, import_object
 
 # Node ids, shared with the runners and the CLI's summaries.
 EXAMPLE_GEN = "CsvExampleGen"
@@ -98,7 +97,7 @@ def create_pipeline(
 ) -> tfx.dsl.Pipeline:
     """ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform → [Tuner] →
     Trainer → Resolver → Evaluator → Pusher for one task."""
-    example_gen = csv_example_gen(
+    example_gen = import_object(task.example_gen)(
         input_base=os.path.join(data_root, task.data_dir),
         data_version=data_version or {},
         split_ratio=task.split_ratio,

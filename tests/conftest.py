@@ -93,3 +93,29 @@ def census_project(tmp_path):
     write_census_csv(root / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1))
     run([dvc_exe(), "add", "-q", "data"], root)
     return root
+
+
+# A tiny training budget for end-to-end runs.
+CENSUS_BUDGET = ["--max-trials", "1", "--tuner-steps", "20", "--train-steps", "150", "--eval-steps", "2"]
+
+
+@pytest.fixture(scope="session")
+def census_run(tmp_path_factory):
+    """One real census pipeline run on 600 synthetic rows in a DVC-tracked temp project.
+
+    Returns (project_root, mlops_home, exit_status). Shared by every test that reads real
+    pipeline outputs (metadata, TFMA results, pushed models), so the suite trains once.
+    """
+    from pipelines import cli
+
+    root = make_dvc_project(tmp_path_factory.mktemp("e2e") / "project")
+    write_census_csv(root / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1))
+    run([dvc_exe(), "add", "-q", "data"], root)
+    home = str(root / ".mlops")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        status = cli.main(["run", "census", "--home", home] + CENSUS_BUDGET)
+    finally:
+        os.chdir(cwd)
+    return root, home, status

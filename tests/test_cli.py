@@ -1,7 +1,6 @@
 """The `mlops` command line: help, unknown tasks, missing data."""
 import subprocess
 import sys
-from pathlib import Path
 
 from pipelines import cli
 

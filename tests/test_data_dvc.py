@@ -63,7 +63,6 @@ def test_census_import_reproduces_the_tracked_file(tmp_path):
     assert len(lines) == 32561 + 1
     assert lines[1] == "39,State-gov,77516,Bachelors,13,Never-married,Adm-clerical,Not-in-family,White,Male,2174,0,40,United-States,<=50K"
     manifest = (REPO / ".dvc" / "storage" / "files" / "md5").rglob("*.dir")
-    import json
 
     entries = [e for m in manifest for e in json.loads(m.read_text())]
     assert {"relpath": "census/adult.csv", "md5": _md5(target)} in [

@@ -14,7 +14,7 @@ from tests.conftest import synthetic_census_rows, write_census_csv
 
 pytestmark = pytest.mark.e2e
 
-BUDGET = ["--max-trials", "1", "--tuner-steps", "20", "--train-steps", "150", "--eval-steps", "2"]
+from tests.conftest import CENSUS_BUDGET as BUDGET
 
 
 def _store(home):
@@ -42,25 +42,8 @@ def _serialized(rows):
     return out
 
 
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    from tests.conftest import dvc_exe, make_dvc_project, run
-
-    root = make_dvc_project(tmp_path_factory.mktemp("e2e") / "project")
-    write_census_csv(root / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1))
-    run([dvc_exe(), "add", "-q", "data"], root)
-    home = str(root / ".mlops")
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        status = cli.main(["run", "census", "--home", home] + BUDGET)
-    finally:
-        os.chdir(cwd)
-    return root, home, status
-
-
-def test_first_run_trains_evaluates_blesses_and_pushes(first_run):
-    root, home, status = first_run
+def test_census_run_trains_evaluates_blesses_and_pushes(census_run):
+    root, home, status = census_run
     assert status == 0
     record = _latest_run(home)
     for node in (factory.EXAMPLE_GEN, factory.STATISTICS_GEN, factory.SCHEMA_GEN, factory.EXAMPLE_VALIDATOR,
@@ -73,16 +56,16 @@ def test_first_run_trains_evaluates_blesses_and_pushes(first_run):
     assert pushed.get("pushed_destination").startswith(os.path.join(home, "serving", "census"))
 
 
-def test_examples_record_the_dvc_data_version(first_run):
-    root, home, _ = first_run
+def test_examples_record_the_dvc_data_version(census_run):
+    root, home, _ = census_run
     tracked = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
     examples = _latest_run(home).nodes[factory.EXAMPLE_GEN].output("examples")
     assert examples.get("dvc_data_md5") == tracked
     assert examples.get("dvc_data_dirty") == 0
 
 
-def test_pushed_model_scores_raw_examples(first_run):
-    _, home, _ = first_run
+def test_pushed_model_scores_raw_examples(census_run):
+    _, home, _ = census_run
     versions = sorted(glob.glob(os.path.join(home, "serving", "census", "*")))
     assert versions, "nothing was pushed"
     model = tf.saved_model.load(versions[-1])
@@ -97,8 +80,8 @@ def test_pushed_model_scores_raw_examples(first_run):
     assert (np.argmax(probs, axis=1) == labels).mean() > 0.6
 
 
-def test_second_run_is_served_from_cache(first_run):
-    root, home, _ = first_run
+def test_second_run_is_served_from_cache(census_run):
+    root, home, _ = census_run
     cwd = os.getcwd()
     os.chdir(root)
     try:
