@@ -36,7 +36,48 @@ def import_census(source_dir: Path, data_root: Path) -> Path:
     return target
 
 
-IMPORTERS: Dict[str, Callable[[Path, Path], Path]] = {"census": import_census}
+def import_pets(source_dir: Path, data_root: Path) -> Path:
+    """Kaggle cats-vs-dogs train/{cat,dog}.N.jpg -> data/pets/{cat,dog}/ (bytes unchanged)."""
+    import shutil
+
+    source = Path(source_dir) / "train"
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source} not found (expected the cats_vs_dogs train/ folder)")
+    out_dir = Path(data_root) / "pets"
+    count = 0
+    for image in sorted(source.glob("*.jpg")):
+        label = image.name.split(".", 1)[0]
+        if label not in ("cat", "dog"):
+            continue
+        (out_dir / label).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(image, out_dir / label / image.name)
+        count += 1
+    if count == 0:
+        raise ValueError(f"no cat.*.jpg / dog.*.jpg files in {source}")
+    return out_dir
+
+
+def import_reviews(source_dir: Path, data_root: Path) -> Path:
+    """IMDB imdb_train.csv.gz -> data/reviews/imdb_train.csv (decompressed, bytes otherwise unchanged)."""
+    import gzip
+    import shutil
+
+    source = Path(source_dir) / "imdb_train.csv.gz"
+    if not source.exists():
+        raise FileNotFoundError(f"{source} not found (expected the IMDB imdb_train.csv.gz file)")
+    out_dir = Path(data_root) / "reviews"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "imdb_train.csv"
+    with gzip.open(source, "rb") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return target
+
+
+IMPORTERS: Dict[str, Callable[[Path, Path], Path]] = {
+    "census": import_census,
+    "pets": import_pets,
+    "reviews": import_reviews,
+}
 
 
 def repo_root(start: Path | None = None) -> Path:
