@@ -79,12 +79,14 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model, tf_transform_output: tft.TFTransformOutput, raw_label_key: str,
-                 model_features: Iterable[str]):
+                 model_features: Iterable[str], serving_features: Optional[Iterable[str]] = None):
+        """serving_features: the raw features a client sends (default: every raw feature but the label)."""
         super().__init__()
         self.model = model
         self.tft_layer = tf_transform_output.transform_features_layer()
         raw_spec = tf_transform_output.raw_feature_spec()
-        serving_spec = {k: v for k, v in raw_spec.items() if k != raw_label_key}
+        wanted = set(serving_features) if serving_features is not None else set(raw_spec) - {raw_label_key}
+        serving_spec = {k: v for k, v in raw_spec.items() if k in wanted}
         model_features = list(model_features)
         examples_spec = tf.TensorSpec([None], tf.string, name="examples")
 

@@ -1,0 +1,43 @@
+"""The reviews task: IMDB sentiment (neg / pos) by fine-tuning the packaged MiniLM BERT checkpoint.
+
+No Tuner (tuning BERT on 2 cores is not affordable); hyperparameters live in custom_config["hparams"].
+Default budget (2 cores, CPU): max_seq_length 128, batch 32, TRAIN_STEPS steps ≈ TRAIN_STEPS × 32 reviews
+of the ~20,000-review train split (one pass over a subset), AdamW lr 5e-5, weight decay 0.01, linear
+warmup over the first 10 % of steps then linear decay.
+The "gpu" profile uses all the data: 3 epochs at max_seq_length 256.
+"""
+from pipelines.config import ComponentResources, EvalSpec, TaskConfig
+from models.reviews import features as F
+
+TRAIN_STEPS = 300
+
+TASK = TaskConfig(
+    name="reviews",
+    data_dir="reviews",
+    label_key=F.LABEL_KEY,
+    class_names=F.CLASS_NAMES,
+    preprocessing_fn="models.reviews.preprocessing.preprocessing_fn",
+    run_fn="models.reviews.trainer.run_fn",
+    tuner_fn=None,
+    schema_file=None,
+    train_steps=TRAIN_STEPS,
+    eval_steps=10,
+    custom_config={"hparams": {"max_seq_length": 128, "batch_size": 32}, "checkpoints": 2},
+    eval=EvalSpec(
+        metrics=("BinaryAccuracy", "AUC", "F1Score", "Precision", "Recall"),
+        slices=((), ("label",), ("length_bucket",)),
+        threshold_metric="BinaryAccuracy",
+        min_value=0.75,
+        max_regression=0.01,
+    ),
+    resources={"Trainer": ComponentResources(cpu="4", memory="16Gi", gpu=1)},
+)
+
+PROFILES = {
+    "default": TASK,
+    "gpu": TASK.with_overrides(
+        train_steps=3 * 20000 // 32,
+        eval_steps=50,
+        custom_config={"hparams": {"max_seq_length": 256, "batch_size": 32}, "checkpoints": 3},
+    ),
+}

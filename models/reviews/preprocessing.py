@@ -1,0 +1,32 @@
+"""TF Transform for reviews: clean text (valid UTF-8), label id, review-length bucket for slicing.
+
+WordPiece tokenisation happens inside the model (models/reviews/tokenizer.py), so the exported
+SavedModel takes raw text and training and serving share one tokenizer.
+"""
+import tensorflow as tf
+
+from models.common.tensors import to_dense_1d
+from models.reviews import features as F
+
+
+def length_bucket_names(boundaries=F.LENGTH_BOUNDARIES):
+    names = [f"<{boundaries[0]} words"]
+    names += [f"{lo}-{hi - 1} words" for lo, hi in zip(boundaries[:-1], boundaries[1:])]
+    names.append(f"{boundaries[-1]}+ words")
+    return names
+
+
+def preprocessing_fn(inputs):
+    # Invalid UTF-8 bytes become U+FFFD (the tokenizer then drops them, as BERT's does).
+    text = tf.strings.unicode_transcode(
+        to_dense_1d(inputs[F.TEXT_KEY], ""), "UTF-8", "UTF-8", errors="replace"
+    )
+    words = tf.cast(tf.strings.split(text).row_lengths(), tf.float32)
+    bucket = tf.raw_ops.Bucketize(input=words, boundaries=[float(b) for b in F.LENGTH_BOUNDARIES])
+    outputs = {
+        F.TEXT_XF: text,
+        F.LENGTH_BUCKET_XF: tf.gather(tf.constant(length_bucket_names()), bucket),
+    }
+    if F.LABEL_KEY in inputs:
+        outputs[F.LABEL_XF] = tf.cast(to_dense_1d(inputs[F.LABEL_KEY], -1), tf.int64)
+    return outputs
