@@ -23,6 +23,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 COMMAND_MODULES = [
     "pipelines.cli_run",
     "pipelines.cli_data",
+    "pipelines.cli_registry",
+    "pipelines.cli_kubeflow",
+    "pipelines.cli_inspect",
 ]
 
 
@@ -39,12 +42,12 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
-def task_or_error(name: str):
-    """The TaskConfig for `name`, or a usage error listing the known tasks."""
+def task_or_error(name: str, profile: Optional[str] = None):
+    """The TaskConfig for `name` (and profile), or a usage error listing the known tasks."""
     from pipelines.config import UnknownTaskError, load_task
 
     try:
-        return load_task(name)
+        return load_task(name, profile)
     except UnknownTaskError as exc:
         raise CliError(str(exc), status=2) from None
 
@@ -73,4 +76,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the importable module, so `python -m pipelines.cli` and the command modules share
+    # one CliError class (as under the `mlops` console script).
+    from pipelines.cli import main as _main
+
+    sys.exit(_main())

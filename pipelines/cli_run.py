@@ -31,7 +31,7 @@ def data_version(data_root: Path) -> dict:
 def cmd_run(args) -> int:
     if args.runner != "local":
         raise CliError(f"runner {args.runner!r} is not supported by `mlops run`; use `mlops compile` for Kubeflow")
-    task = task_or_error(args.task).with_overrides(
+    task = task_or_error(args.task, args.profile).with_overrides(
         tuner_max_trials=args.max_trials,
         train_steps=args.train_steps,
         tuner_train_steps=args.tuner_steps,
@@ -99,6 +99,12 @@ def cmd_run(args) -> int:
         return 1
     result = summary_mod.summarize(record)
     _print_summary(task, result)
+    try:  # the run report (pipelines/report.py); a problem with it must never fail the run
+        from pipelines.report import write_report
+
+        console.print(f"  report: {write_report(layout, task.name, record.run_id, store=store, task_config=task)}")
+    except Exception as exc:
+        console.print(f"  [yellow]warning[/]: could not write the run report: {type(exc).__name__}: {exc}")
     return 1 if error is not None else 0
 
 
@@ -114,6 +120,10 @@ def _print_summary(task, result) -> None:
     else:
         console.print("  [yellow]not evaluated[/]: " + "; ".join(result.reasons))
     console.print(f"  pushed: {result.pushed_path or 'no (only blessed models are pushed)'}")
+    if result.registered:
+        console.print(f"  [green]registered[/] as {result.registered_as}")
+    elif result.registered is False:
+        console.print(f"  [yellow]not registered[/]: {result.registry_reason}")
     shown = {k: v for k, v in result.metrics.items() if k in HEADLINE_METRICS}
     if shown:
         console.print("  metrics (eval split, overall): " + ", ".join(
@@ -141,6 +151,7 @@ def register(sub) -> None:
     run = sub.add_parser("run", help="run a task's pipeline (local runner)")
     run.add_argument("task", help=f"one of: {', '.join(sorted(KNOWN_TASKS))}")
     run.add_argument("--runner", default="local", choices=["local"], help="where to run (default: local)")
+    run.add_argument("--profile", default="default", help="task budget profile, e.g. gpu (default: default)")
     run.add_argument("--max-trials", type=int, help="Tuner trials (overrides the task config)")
     run.add_argument("--train-steps", type=int, help="Trainer steps (overrides the task config)")
     run.add_argument("--tuner-steps", type=int, help="training steps per Tuner trial")

@@ -10,6 +10,8 @@ from typing import Any, Mapping, Optional, Sequence
 # `mlops --help` stays fast and one task's heavy imports never slow down another.
 KNOWN_TASKS: Mapping[str, str] = {
     "census": "models.census.config",
+    "pets": "models.pets.config",
+    "reviews": "models.reviews.config",
 }
 
 
@@ -83,13 +85,21 @@ def import_object(dotted: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def load_task(name: str) -> TaskConfig:
-    """Return the TaskConfig registered under `name`, or raise UnknownTaskError listing the known ones."""
+def load_task(name: str, profile: Optional[str] = None) -> TaskConfig:
+    """Return the TaskConfig registered under `name` (in one of its PROFILES, e.g. "gpu"), or raise
+    UnknownTaskError listing the known tasks / profiles."""
     if name not in KNOWN_TASKS:
         known = ", ".join(sorted(KNOWN_TASKS))
         raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
     module = importlib.import_module(KNOWN_TASKS[name])
     task = getattr(module, "TASK")
+    if profile and profile != "default":
+        profiles = getattr(module, "PROFILES", {"default": task})
+        if profile not in profiles:
+            raise UnknownTaskError(
+                f"task {name!r} has no profile {profile!r}; profiles: {', '.join(sorted(profiles))}"
+            )
+        task = profiles[profile]
     if not isinstance(task, TaskConfig):
         raise TypeError(f"{KNOWN_TASKS[name]}.TASK is not a TaskConfig")
     return task

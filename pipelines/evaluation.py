@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow_model_analysis as tfma
 
@@ -39,12 +39,15 @@ class SliceMetrics:
     slice: str
     candidate: Dict[str, float]
     baseline: Dict[str, float]
+    key: tuple = ()  # TFMA slice key, e.g. (("gender", "Female"),); () is Overall
 
 
 def load_slice_metrics(evaluation_uri: str) -> List[SliceMetrics]:
     """Metrics per slice for the candidate (and the baseline when there was one)."""
     result = []
     for per_slice in tfma.load_metrics(evaluation_uri):
+        if per_slice.HasField("cross_slice_key"):
+            continue  # cross slices (A vs B) are not per-slice rows
         candidate, baseline = {}, {}
         for kv in per_slice.metric_keys_and_values:
             if kv.key.is_diff:
@@ -54,7 +57,8 @@ def load_slice_metrics(evaluation_uri: str) -> List[SliceMetrics]:
                 continue
             target = baseline if kv.key.model_name in BASELINE_MODEL_NAMES else candidate
             target[_metric_label(kv.key)] = value
-        result.append(SliceMetrics(slice_name(per_slice.slice_key), candidate, baseline))
+        key = tfma.slicer.deserialize_slice_key(per_slice.slice_key)
+        result.append(SliceMetrics(slice_name(per_slice.slice_key), candidate, baseline, key))
     return result
 
 
@@ -95,3 +99,145 @@ def _threshold_text(threshold) -> str:
         ct = threshold.change_threshold
         return f"change {ct.absolute.value:+} ({tfma.MetricDirection.Name(ct.direction).lower()})"
     return str(threshold)
+
+
+# --- Thresholds and per-slice validation (read back from what the Evaluator wrote) -------------
+
+
+@dataclass
+class Threshold:
+    """One threshold from the EvalConfig TFMA used, e.g. auc >= 0.85 on Overall."""
+
+    metric: str  # TFMA metric name, e.g. "auc"
+    kind: str  # "value" | "change"
+    slice_spec: object = None  # tfma.SlicingSpec, or None when it applies to every slice
+    lower: Optional[float] = None
+    upper: Optional[float] = None
+    absolute: Optional[float] = None
+    relative: Optional[float] = None
+    direction: str = ""  # "higher_is_better" | "lower_is_better" (change thresholds)
+
+    @property
+    def where(self) -> str:
+        if self.slice_spec is None:
+            return "every slice"
+        spec = self.slice_spec
+        parts = list(spec.feature_keys) + [f"{k}={v}" for k, v in sorted(spec.feature_values.items())]
+        return ", ".join(parts) if parts else "Overall"
+
+    def applies_to(self, key: tuple) -> bool:
+        """Does it apply to the slice with TFMA slice key tuple `key` (() is Overall)?"""
+        if self.slice_spec is None:
+            return True
+        from tensorflow_model_analysis.slicer import slicer_lib
+
+        return slicer_lib.SingleSliceSpec(spec=self.slice_spec).is_slice_applicable(key)
+
+    def check(self, value: Optional[float], baseline: Optional[float] = None) -> Optional[bool]:
+        """True/False as TFMA would decide for a candidate value (and baseline, for change
+        thresholds); None when it cannot be decided (missing value, or no baseline)."""
+        import math
+
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if self.kind == "value":
+            low = -math.inf if self.lower is None else self.lower
+            high = math.inf if self.upper is None else self.upper
+            return low <= value <= high
+        if baseline is None:
+            return None
+        diff = value - baseline
+        ok = True
+        sign = -1 if self.direction == "lower_is_better" else 1
+        if self.absolute is not None:
+            ok = ok and sign * diff >= sign * self.absolute
+        if self.relative is not None and baseline:
+            ok = ok and sign * diff / baseline >= sign * self.relative
+        return ok
+
+    def text(self) -> str:
+        if self.kind == "value":
+            bounds = []
+            if self.lower is not None:
+                bounds.append(f"{self.metric} >= {self.lower:g}")
+            if self.upper is not None:
+                bounds.append(f"{self.metric} <= {self.upper:g}")
+            rule = " and ".join(bounds) or self.metric
+        else:
+            sign = "<=" if self.direction == "lower_is_better" else ">="
+            parts = []
+            if self.absolute is not None:
+                parts.append(f"{self.metric} change vs baseline {sign} {self.absolute:+g}")
+            if self.relative is not None:
+                parts.append(f"{self.metric} relative change vs baseline {sign} {self.relative:+g}")
+            rule = " and ".join(parts) or f"{self.metric} change vs baseline"
+        return f"{rule} on {self.where}"
+
+
+def load_eval_config(evaluation_uri: str):
+    """The EvalConfig TFMA actually used (TFX drops change thresholds when there is no baseline)."""
+    from tensorflow_model_analysis.writers import eval_config_writer
+
+    config, *_ = eval_config_writer.load_eval_run(evaluation_uri)
+    return config
+
+
+def has_baseline(evaluation_uri: str) -> bool:
+    """Whether the Evaluator compared the candidate with a baseline model."""
+    config = load_eval_config(evaluation_uri)
+    return bool(config and any(spec.is_baseline for spec in config.model_specs))
+
+
+def load_thresholds(evaluation_uri: str) -> List[Threshold]:
+    """Every threshold of the candidate model, in EvalConfig order, without duplicates."""
+    from tensorflow_model_analysis.metrics import metric_specs
+    from tensorflow_model_analysis.proto import config_pb2
+
+    config = load_eval_config(evaluation_uri)
+    if config is None:
+        return []
+    baseline_names = {spec.name for spec in config.model_specs if spec.is_baseline}
+    found: List[Threshold] = []
+    seen = set()
+    by_key = metric_specs.metric_thresholds_from_metrics_specs(config.metrics_specs, eval_config=config)
+    for key, entries in by_key.items():
+        if key.model_name in baseline_names:
+            continue
+        for slice_spec, threshold in entries:
+            if isinstance(slice_spec, config_pb2.CrossSlicingSpec):
+                continue  # cross-slice thresholds are not shown per slice
+            spec = slice_spec if slice_spec is not None else None
+            ident = (key.name, key.is_diff, spec.SerializeToString() if spec is not None else None,
+                     threshold.SerializeToString())
+            if ident in seen:
+                continue
+            seen.add(ident)
+            if isinstance(threshold, config_pb2.GenericValueThreshold):
+                found.append(Threshold(
+                    metric=key.name, kind="value", slice_spec=spec,
+                    lower=threshold.lower_bound.value if threshold.HasField("lower_bound") else None,
+                    upper=threshold.upper_bound.value if threshold.HasField("upper_bound") else None,
+                ))
+            else:
+                found.append(Threshold(
+                    metric=key.name, kind="change", slice_spec=spec,
+                    absolute=threshold.absolute.value if threshold.HasField("absolute") else None,
+                    relative=threshold.relative.value if threshold.HasField("relative") else None,
+                    direction=tfma.MetricDirection.Name(threshold.direction).lower(),
+                ))
+    return found
+
+
+def slice_failures(evaluation_uri: str) -> Dict[str, List[str]]:
+    """Slice name -> readable threshold failures on that slice (empty when validation passed)."""
+    result = tfma.load_validation_result(evaluation_uri)
+    failures: Dict[str, List[str]] = {}
+    for per_slice in result.metric_validations_per_slice:
+        where = slice_name(per_slice.slice_key)
+        for failure in per_slice.failures:
+            kind = "change vs baseline" if failure.metric_key.is_diff else "value"
+            failures.setdefault(where, []).append(
+                f"{failure.metric_key.name} {kind} = {failure.metric_value.double_value.value:.4f} "
+                f"fails threshold {_threshold_text(failure.metric_threshold)}"
+            )
+    return failures

@@ -11,6 +11,7 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
 
+from components.registrar import Registrar
 from components.strict_example_validator import StrictExampleValidator
 from pipelines.config import EvalSpec, TaskConfig, import_object
 
@@ -25,6 +26,7 @@ TRAINER = "Trainer"
 RESOLVER = "latest_blessed_model_resolver"
 EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
+REGISTRAR = "Registrar"
 
 # Transformed feature holding the label id; every task's preprocessing_fn emits it.
 LABEL_XF = "label"
@@ -34,12 +36,18 @@ def pipeline_name(task: TaskConfig) -> str:
     return f"mlops-{task.name}"
 
 
-def resolve_package_file(relative: str) -> str:
-    """Absolute path of a file shipped with the project's packages (e.g. a curated schema)."""
+def resolve_package_file(relative: str, package_root: Optional[str] = None) -> str:
+    """Absolute path of a file shipped with the project's packages (e.g. a curated schema).
+
+    The file must exist in this checkout. With package_root (e.g. "/app" in the pipeline image) the
+    path is returned under that directory instead of the checkout.
+    """
     root = Path(__file__).resolve().parent.parent
     path = root / relative
     if not path.exists():
         raise FileNotFoundError(f"{relative} not found under {root}")
+    if package_root:
+        return f"{package_root.rstrip('/')}/{Path(relative).as_posix()}"
     return str(path)
 
 
@@ -94,9 +102,15 @@ def create_pipeline(
     enable_cache: bool = True,
     metadata_connection_config=None,
     beam_pipeline_args: Optional[Sequence[str]] = None,
+    package_root: Optional[str] = None,
+    registry_uri: Optional[str] = None,
+    code_version: Optional[Mapping[str, Any]] = None,
 ) -> tfx.dsl.Pipeline:
     """ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform → [Tuner] →
-    Trainer → Resolver → Evaluator → Pusher for one task."""
+    Trainer → Resolver → Evaluator → Pusher → Registrar for one task.
+
+    registry_uri: MLflow registry the Registrar writes to (MLFLOW_TRACKING_URI at run time wins);
+    code_version: {'commit', 'dirty'} of the code, tagged on registered versions."""
     example_gen = import_object(task.example_gen)(
         input_base=os.path.join(data_root, task.data_dir),
         data_version=data_version or {},
@@ -106,7 +120,7 @@ def create_pipeline(
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if task.schema_file:
         schema_gen = tfx.components.ImportSchemaGen(
-            schema_file=resolve_package_file(task.schema_file)
+            schema_file=resolve_package_file(task.schema_file, package_root)
         ).with_id(SCHEMA_GEN)
     else:
         schema_gen = tfx.components.SchemaGen(
@@ -174,7 +188,19 @@ def create_pipeline(
             )
         ),
     )
-    components += [trainer, resolver, evaluator, pusher]
+    registrar = Registrar(
+        task=task.name,
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        evaluation=evaluator.outputs["evaluation"],
+        pushed_model=pusher.outputs["pushed_model"],
+        examples=example_gen.outputs["examples"],
+        hyperparameters=hyperparameters,
+        registry_uri=registry_uri,
+        code_version=code_version,
+        metadata_connection_config=metadata_connection_config,
+    ).with_id(REGISTRAR)
+    components += [trainer, resolver, evaluator, pusher, registrar]
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name(task),

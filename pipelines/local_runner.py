@@ -112,7 +112,7 @@ def run_pipeline(
     from tfx.orchestration import metadata as tfx_metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipelines import factory
+    from pipelines import factory, registry
 
     layout.home.mkdir(parents=True, exist_ok=True)
     pipeline = factory.create_pipeline(
@@ -125,6 +125,9 @@ def run_pipeline(
         metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(
             str(layout.metadata_path)
         ),
+        # Embedded registry <home>/mlflow.db unless MLFLOW_TRACKING_URI names a server.
+        registry_uri=None if os.environ.get(registry.TRACKING_URI_ENV) else registry.default_uri(layout.home),
+        code_version=registry.code_version(Path(factory.__file__).resolve().parent.parent),
     )
     ir = compiler.Compiler().compile(pipeline)
     run_id = new_run_id()

@@ -18,6 +18,10 @@ class RunSummary:
     metrics: Dict[str, float] = field(default_factory=dict)
     data_md5: Optional[str] = None
     data_dirty: Optional[bool] = None
+    # Model registry: True/False once the Registrar ran; "census v3" or why not.
+    registered: Optional[bool] = None
+    registered_as: Optional[str] = None
+    registry_reason: Optional[str] = None
 
 
 def summarize(run: RunRecord) -> RunSummary:
@@ -49,11 +53,20 @@ def summarize(run: RunRecord) -> RunSummary:
     pushed = pusher.output("pushed_model") if pusher else None
     if pushed and pushed.get("pushed"):
         summary.pushed_path = pushed.get("pushed_destination")
+
+    registrar = run.nodes.get(factory.REGISTRAR)
+    registered = registrar.output("registered_model") if registrar else None
+    if registered is not None:
+        summary.registered = bool(registered.get("registered"))
+        if summary.registered:
+            summary.registered_as = f"{registered.get('model_name')} v{registered.get('model_version')}"
+        else:
+            summary.registry_reason = registered.get("reason") or "unknown"
     return summary
 
 
 _NODE_ORDER = [
     factory.EXAMPLE_GEN, factory.STATISTICS_GEN, factory.SCHEMA_GEN, factory.EXAMPLE_VALIDATOR,
     factory.TRANSFORM, factory.TUNER, factory.TRAINER, factory.RESOLVER, factory.EVALUATOR,
-    factory.PUSHER,
+    factory.PUSHER, factory.REGISTRAR,
 ]

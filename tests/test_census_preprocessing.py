@@ -78,3 +78,13 @@ def test_age_buckets_are_readable_slice_names(transformed):
     assert buckets[0] == "65+"
     assert buckets[1] == "<25"
     assert set(buckets) <= set(age_bucket_names())
+
+
+def test_numeric_features_are_also_quantile_bucketized(transformed):
+    rows, data = transformed
+    for name in F.NUMERIC_FEATURES:
+        bins = [row[F.bin_name(name)] for row in data]
+        assert all(0 <= b < F.NUM_BINS for b in bins), name
+        # bucket ids follow the raw order: a larger value never lands in a lower bucket
+        pairs = sorted(zip([r[name] for r in rows], bins))
+        assert all(b1 <= b2 for (_, b1), (_, b2) in zip(pairs, pairs[1:])), name

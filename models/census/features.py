@@ -38,7 +38,16 @@ def xf(feature: str) -> str:
     return f"{feature}_xf"
 
 
-MODEL_CATEGORICAL = tuple(xf(n) for n in CATEGORICAL_FEATURES)
+# Numeric columns are also quantile-bucketized into NUM_BINS tokens, so the transformer attends over
+# them too (the z-scored values still feed the MLP head).
+NUM_BINS = 16
+
+
+def bin_name(feature: str) -> str:
+    return xf(f"{feature}_bin")
+
+
+MODEL_CATEGORICAL = tuple(xf(n) for n in CATEGORICAL_FEATURES) + tuple(bin_name(n) for n in NUMERIC_FEATURES)
 MODEL_NUMERIC = tuple(xf(n) for n in NUMERIC_FEATURES)
 MODEL_FEATURES = MODEL_CATEGORICAL + MODEL_NUMERIC
 

@@ -29,6 +29,7 @@ def preprocessing_fn(inputs):
         if name in F.LOG_FEATURES:
             x = tf.math.log1p(tf.maximum(x, 0.0))
         outputs[F.xf(name)] = tft.scale_to_z_score(x)
+        outputs[F.bin_name(name)] = tft.bucketize(x, num_buckets=F.NUM_BINS)
     for name in F.CATEGORICAL_FEATURES:
         x = tf.strings.strip(to_dense_1d(inputs[name], "?"))
         outputs[F.xf(name)] = tft.compute_and_apply_vocabulary(

@@ -15,10 +15,12 @@ MODEL_FEATURES = F.MODEL_FEATURES
 
 def vocab_sizes(tf_transform_output: tft.TFTransformOutput) -> dict:
     """Embedding table sizes: vocabulary plus the OOV buckets."""
-    return {
+    sizes = {
         F.xf(name): tf_transform_output.vocabulary_size_by_name(F.vocab_name(name)) + NUM_OOV_BUCKETS
         for name in F.CATEGORICAL_FEATURES
     }
+    sizes.update({F.bin_name(name): F.NUM_BINS for name in F.NUMERIC_FEATURES})
+    return sizes
 
 
 def datasets(fn_args, tf_transform_output, batch_size: int):

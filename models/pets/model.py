@@ -1,0 +1,158 @@
+"""Xception-lite for pets in Keras 3.
+
+    image [size, size, 3] in [0, 1]
+      -> augmentation (random flip / rotation / zoom; active only when training)
+      -> entry: Conv2D 3×3 stride 2 + BatchNorm + ReLU
+      -> N residual blocks: [ReLU] SeparableConv2D + BN + ReLU, SeparableConv2D + BN, MaxPool 3×3/2,
+         plus a 1×1 stride-2 Conv2D (+ BN) projection of the block input added on
+      -> SeparableConv2D + BN + ReLU, global average pooling, dropout
+      -> Dense softmax: probabilities [batch, num_classes]
+
+Block widths double from `base_width` (capped at MAX_WIDTH); the final separable conv is
+`final_multiplier` times the last block width.
+
+The training model is `augmentation -> core`; `inference_model()` returns the core network alone
+(same weights), which is what gets exported: Keras' random layers hold seed-generator state that a
+TF SavedModel cannot track, and serving has no use for them.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import keras
+from keras import layers
+
+from models.pets import features as F
+
+MAX_WIDTH = 512
+CORE_NAME = "xception_lite"
+
+# Defaults; the Tuner searches around them (search space: models/pets/config.py).
+DEFAULT_HPARAMS = {
+    "entry_width": 32,
+    "base_width": 32,
+    "num_blocks": 3,
+    "final_multiplier": 2,
+    "dropout": 0.3,
+    "learning_rate": 2e-3,
+    "weight_decay": 0.01,
+    "rotation": 0.1,
+    "zoom": 0.2,
+    # Faster-moving BatchNorm statistics than Keras' 0.99: with ~50 steps per epoch on ~1,500 photos
+    # the inference-time statistics otherwise lag training for several epochs.
+    "bn_momentum": 0.9,
+}
+
+
+def block_widths(base_width: int, num_blocks: int, max_width: int = MAX_WIDTH) -> list:
+    """Widths of the residual blocks: base, 2·base, 4·base, … (capped at max_width)."""
+    return [min(int(base_width) * 2**i, max_width) for i in range(int(num_blocks))]
+
+
+def augmentation(rotation: float, zoom: float, seed: Optional[int] = None) -> keras.Sequential:
+    """Random horizontal flip, rotation (fraction of a full turn) and zoom. Keras applies these only
+    when called with training=True; at inference they pass images through unchanged."""
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed, name="random_flip"),
+            layers.RandomRotation(rotation, fill_mode="reflect", seed=seed, name="random_rotation"),
+            layers.RandomZoom(zoom, fill_mode="reflect", seed=seed, name="random_zoom"),
+        ],
+        name="augmentation",
+    )
+
+
+def _conv_bn(x, width: int, name: str, bn_momentum: float, relu: bool = True):
+    x = layers.SeparableConv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
+    if relu:
+        x = layers.ReLU(name=f"{name}_relu")(x)
+    return x
+
+
+def build_xception_lite(
+    image_size: int,
+    num_classes: int = 2,
+    entry_width: int = 32,
+    widths: Sequence[int] = (32, 64, 128),
+    final_width: Optional[int] = None,
+    dropout: float = 0.3,
+    rotation: float = 0.1,
+    zoom: float = 0.2,
+    augment: bool = True,
+    bn_momentum: float = 0.9,
+    seed: Optional[int] = None,
+) -> keras.Model:
+    """The (uncompiled) Xception-lite; input is the transformed feature F.IMAGE_XF (a dict)."""
+    core_inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name=F.IMAGE_XF)
+    x = layers.Conv2D(entry_width, 3, strides=2, padding="same", use_bias=False, name="entry_conv")(core_inputs)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="entry_bn")(x)
+    x = layers.ReLU(name="entry_relu")(x)
+
+    for i, width in enumerate(widths):
+        name = f"block{i}"
+        block_input = x
+        # The entry already ends in a ReLU; later blocks start with one (pre-activation).
+        y = x if i == 0 else layers.ReLU(name=f"{name}_pre_relu")(x)
+        y = _conv_bn(y, width, f"{name}_sep1", bn_momentum)
+        y = _conv_bn(y, width, f"{name}_sep2", bn_momentum, relu=False)
+        y = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(y)
+        residual = layers.Conv2D(width, 1, strides=2, padding="same", use_bias=False,
+                                 name=f"{name}_project")(block_input)
+        residual = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_project_bn")(residual)
+        x = layers.Add(name=f"{name}_add")([y, residual])
+
+    x = _conv_bn(x, final_width or 2 * widths[-1], "exit_sep", bn_momentum)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    core = keras.Model({F.IMAGE_XF: core_inputs}, outputs, name=CORE_NAME)
+    if not augment:
+        return core
+    inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name=F.IMAGE_XF)
+    augmented = augmentation(rotation, zoom, seed)(inputs)
+    return keras.Model({F.IMAGE_XF: inputs}, core({F.IMAGE_XF: augmented}), name=f"{CORE_NAME}_augmented")
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """The network without its augmentation layers (shares the trained weights)."""
+    try:
+        return model.get_layer(CORE_NAME)
+    except ValueError:
+        return model
+
+
+def build_model(
+    hparams: Mapping[str, object],
+    image_size: int,
+    num_classes: int = 2,
+    decay_steps: Optional[int] = None,
+    seed: Optional[int] = None,
+) -> keras.Model:
+    """Build and compile Xception-lite from hyperparameters: AdamW, cosine-decayed learning rate
+    over decay_steps (constant when None), sparse categorical cross-entropy, accuracy."""
+    hp = {**DEFAULT_HPARAMS, **hparams}
+    widths = block_widths(int(hp["base_width"]), int(hp["num_blocks"]))
+    model = build_xception_lite(
+        image_size,
+        num_classes=num_classes,
+        entry_width=int(hp["entry_width"]),
+        widths=widths,
+        final_width=int(hp["final_multiplier"]) * widths[-1],
+        dropout=float(hp["dropout"]),
+        rotation=float(hp["rotation"]),
+        zoom=float(hp["zoom"]),
+        bn_momentum=float(hp["bn_momentum"]),
+        seed=seed,
+    )
+    learning_rate = float(hp["learning_rate"])
+    if decay_steps:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=int(decay_steps), alpha=0.02
+        )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=float(hp["weight_decay"])),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model

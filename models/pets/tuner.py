@@ -1,0 +1,63 @@
+"""TFX Tuner entry point for pets: `models.pets.tuner.tuner_fn` (Keras Tuner, Bayesian search)."""
+from __future__ import annotations
+
+import keras_tuner
+import tensorflow_transform as tft
+from tfx.components.tuner.component import TunerFnResult
+
+from models.common import training
+from models.pets import features as F
+from models.pets.model import build_model
+from models.pets.preprocessing import image_size_of
+from models.pets.trainer import datasets
+
+# The search space (documented in models/pets/config.py). Base widths are a task setting
+# (custom_config["tuner_base_widths"]): with a fixed step budget, width decides the run time.
+BASE_WIDTHS = (32, 40)
+NUM_BLOCKS = (3, 4)
+DROPOUT = (0.2, 0.4, 0.1)
+LEARNING_RATE = (1e-3, 3e-3)
+
+
+def search_space(hp: keras_tuner.HyperParameters, base_widths=BASE_WIDTHS) -> dict:
+    return {
+        "base_width": hp.Choice("base_width", [int(w) for w in base_widths]),
+        "num_blocks": hp.Int("num_blocks", *NUM_BLOCKS),
+        "dropout": hp.Float("dropout", *DROPOUT[:2], step=DROPOUT[2]),
+        "learning_rate": hp.Float("learning_rate", *LEARNING_RATE, sampling="log"),
+    }
+
+
+def tuner_fn(fn_args) -> TunerFnResult:
+    config = fn_args.custom_config or {}
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    image_size = image_size_of(tf_transform_output)
+    epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=int(config.get("tuner_checkpoints", 4)))
+    fixed = dict(config.get("hparams", {}))
+    base_widths = config.get("tuner_base_widths", BASE_WIDTHS)
+
+    def build(hp):
+        values = {**fixed, **search_space(hp, base_widths)}
+        return build_model(values, image_size, num_classes=len(F.CLASS_NAMES), decay_steps=epochs * steps_per_epoch)
+
+    tuner = keras_tuner.BayesianOptimization(
+        build,
+        objective=keras_tuner.Objective("val_accuracy", "max"),
+        max_trials=int(config.get("max_trials", 2)),
+        seed=int(config.get("seed", 42)),
+        directory=fn_args.working_dir,
+        project_name="pets",
+        overwrite=True,
+    )
+    train_ds, eval_ds = datasets(fn_args, tf_transform_output, int(config.get("batch_size", 32)))
+    return TunerFnResult(
+        tuner=tuner,
+        fit_kwargs={
+            "x": train_ds,
+            "validation_data": eval_ds,
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "validation_steps": max(1, fn_args.eval_steps),
+            "verbose": 0,
+        },
+    )

@@ -1,0 +1,152 @@
+"""`mlops compile` and `mlops submit`: the task's pipeline on Kubeflow Pipelines."""
+from __future__ import annotations
+
+import datetime
+import os
+import warnings
+from pathlib import Path
+
+from pipelines.cli import CliError, console, err_console, quiet_tensorflow, task_or_error
+from pipelines.config import KNOWN_TASKS
+
+IMAGE_ENV = "MLOPS_IMAGE"
+PIPELINE_ROOT_ENV = "MLOPS_PIPELINE_ROOT"
+TOKEN_ENV = "MLOPS_KFP_TOKEN"
+DEFAULT_BUILD_DIR = "build"
+
+
+def _default_output(task_name: str) -> Path:
+    return Path(DEFAULT_BUILD_DIR) / f"{task_name}.yaml"
+
+
+def _compile(task, args) -> Path:
+    """Compile `task` with the command's options and write the package; returns its path."""
+    from pipelines import kubeflow_runner as kr
+
+    image = args.image or os.environ.get(IMAGE_ENV)
+    pipeline_root = args.pipeline_root or os.environ.get(PIPELINE_ROOT_ENV)
+    if not image:
+        raise CliError(f"--image is required (or ${IMAGE_ENV}): the pipeline image, see `make image`", 2)
+    if not pipeline_root:
+        raise CliError(
+            f"--pipeline-root is required (or ${PIPELINE_ROOT_ENV}), e.g. the Terraform output pipeline_root", 2
+        )
+    output = Path(args.output) if args.output else _default_output(task.name)
+    try:
+        kr.check_package_suffix(output)
+    except kr.KubeflowError as exc:
+        raise CliError(str(exc), 2) from None
+
+    quiet_tensorflow()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compiled = kr.compile_pipeline(
+                task,
+                image=image,
+                pipeline_root=pipeline_root,
+                data_root=args.data_root,
+                serving_root=args.serving_root,
+                package_root=args.package_root,
+            )
+        except (kr.KubeflowError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+    compiled.write(output)
+
+    data_root = args.data_root or kr.default_data_root(pipeline_root)
+    serving_root = args.serving_root or kr.default_serving_root(pipeline_root)
+    version = compiled.data_version
+    console.print(f"[bold]compiled {task.name}[/] -> {output}")
+    console.print(f"  image: {image}")
+    console.print(f"  pipeline root: {pipeline_root}")
+    console.print(f"  data: {data_root.rstrip('/')}/{task.data_dir} (dvc md5 {version['md5']})")
+    console.print(f"  serving: {serving_root.rstrip('/')}/{task.name}")
+    steps = kr.gpu_steps(task)
+    if steps:
+        console.print(
+            f"  GPU steps: {', '.join(steps)} ({kr.GPU_RESOURCE}, node selector "
+            + ", ".join(f"{k}={v}" for k, v in kr.GPU_NODE_LABEL.items())
+            + f", toleration {kr.GPU_TOLERATION['key']}={kr.GPU_TOLERATION['value']}:{kr.GPU_TOLERATION['effect']})"
+        )
+    if version["md5"] == "untracked":
+        err_console.print("[yellow]warning:[/] no data.dvc found; the data version is recorded as 'untracked'")
+    for warning in compiled.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+    return output
+
+
+def cmd_compile(args) -> int:
+    task = task_or_error(args.task, args.profile)
+    _compile(task, args)
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from pipelines import kubeflow_runner as kr
+    from pipelines.factory import pipeline_name
+
+    task = task_or_error(args.task, args.profile)
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    try:
+        # Fail fast on an unreachable API or rejected credentials, before compiling.
+        kr.check_endpoint(args.host, token)
+        if args.package:
+            package = Path(args.package)
+            compiled = kr.read_package(package)
+            if compiled.name != pipeline_name(task):
+                raise CliError(f"{package} is the pipeline {compiled.name!r}, not {pipeline_name(task)!r}", 2)
+        else:
+            package = _compile(task, args)
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = kr.submit_package(
+                package,
+                host=args.host,
+                experiment=args.experiment or pipeline_name(task),
+                run_name=args.run_name or f"{task.name}-{stamp}",
+                token=token,
+            )
+    except kr.KubeflowError as exc:
+        raise CliError(str(exc)) from None
+    console.print(f"[green]submitted[/] {package} to {args.host}")
+    console.print(f"  pipeline {result.pipeline_id}, version {result.version_id}, experiment {result.experiment_id}")
+    console.print(f"  run {result.run_id}: {result.run_url}")
+    return 0
+
+
+def _add_compile_options(parser) -> None:
+    from pipelines.kubeflow_runner import IMAGE_PACKAGE_ROOT
+
+    parser.add_argument("--profile", default="default", help="task budget profile, e.g. gpu (default: default)")
+    parser.add_argument("--image", help=f"pipeline image for every step (default: ${IMAGE_ENV})")
+    parser.add_argument(
+        "--pipeline-root", help=f"artifact root, e.g. s3://bucket/pipelines (default: ${PIPELINE_ROOT_ENV})"
+    )
+    parser.add_argument("--data-root", help="input data root on the cluster (default: <pipeline-root>/data)")
+    parser.add_argument("--serving-root", help="where blessed models are pushed (default: <pipeline-root>/serving)")
+    parser.add_argument(
+        "--package-root",
+        default=IMAGE_PACKAGE_ROOT,
+        help=f"where the project lives inside the image (default: {IMAGE_PACKAGE_ROOT})",
+    )
+
+
+def register(sub) -> None:
+    tasks = ", ".join(sorted(KNOWN_TASKS))
+    compile_ = sub.add_parser("compile", help="compile a task's pipeline for Kubeflow Pipelines")
+    compile_.add_argument("task", help=f"one of: {tasks}")
+    compile_.add_argument("--output", help="package to write, .yaml (default: build/TASK.yaml)")
+    _add_compile_options(compile_)
+    compile_.set_defaults(func=cmd_compile)
+
+    submit = sub.add_parser("submit", help="upload a task's pipeline to Kubeflow Pipelines and start a run")
+    submit.add_argument("task", help=f"one of: {tasks}")
+    submit.add_argument("--host", required=True, help="KFP API URL, e.g. http://localhost:8080")
+    submit.add_argument("--experiment", help="experiment name (default: mlops-TASK)")
+    submit.add_argument("--run-name", help="run name (default: TASK-<timestamp>)")
+    submit.add_argument("--package", help="submit this compiled package instead of compiling")
+    submit.add_argument("--token", help=f"bearer token for the KFP API (default: ${TOKEN_ENV})")
+    submit.add_argument("--output", help="where to write the compiled package (default: build/TASK.yaml)")
+    _add_compile_options(submit)
+    submit.set_defaults(func=cmd_submit)
