@@ -48,6 +48,7 @@ def _compile(task, args) -> Path:
                 data_root=args.data_root,
                 serving_root=args.serving_root,
                 package_root=args.package_root,
+                baseline=not args.no_baseline,
             )
         except (kr.KubeflowError, ValueError) as exc:
             raise CliError(str(exc)) from None
@@ -124,6 +125,11 @@ def _add_compile_options(parser) -> None:
         "--pipeline-root", help=f"artifact root, e.g. s3://bucket/pipelines (default: ${PIPELINE_ROOT_ENV})"
     )
     parser.add_argument("--data-root", help="input data root on the cluster (default: <pipeline-root>/data)")
+    parser.add_argument(
+        "--no-baseline", action="store_true",
+        help="leave out the latest-blessed-model Resolver (the open-source KFP v2 backend cannot run "
+        "TFX resolvers); blessing then uses value thresholds only",
+    )
     parser.add_argument("--serving-root", help="where blessed models are pushed (default: <pipeline-root>/serving)")
     parser.add_argument(
         "--package-root",

@@ -105,12 +105,16 @@ def create_pipeline(
     package_root: Optional[str] = None,
     registry_uri: Optional[str] = None,
     code_version: Optional[Mapping[str, Any]] = None,
+    baseline: bool = True,
 ) -> tfx.dsl.Pipeline:
     """ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform → [Tuner] →
     Trainer → Resolver → Evaluator → Pusher → Registrar for one task.
 
     registry_uri: MLflow registry the Registrar writes to (MLFLOW_TRACKING_URI at run time wins);
-    code_version: {'commit', 'dirty'} of the code, tagged on registered versions."""
+    code_version: {'commit', 'dirty'} of the code, tagged on registered versions;
+    baseline: resolve the latest blessed model as the Evaluator's baseline (change thresholds).
+    Without it only the value thresholds gate blessing (for orchestrators that cannot run TFX
+    Resolver nodes, such as the open-source Kubeflow Pipelines v2 backend)."""
     example_gen = import_object(task.example_gen)(
         input_base=os.path.join(data_root, task.data_dir),
         data_version=data_version or {},
@@ -168,15 +172,19 @@ def create_pipeline(
         eval_args=tfx.proto.EvalArgs(num_steps=task.eval_steps),
         custom_config=custom_config,
     )
-    resolver = tfx.dsl.Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(RESOLVER)
+    components.append(trainer)
+    resolver = None
+    if baseline:
+        resolver = tfx.dsl.Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id(RESOLVER)
+        components.append(resolver)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"],
+        baseline_model=resolver.outputs["model"] if resolver else None,
         eval_config=build_eval_config(task),
     )
     pusher = tfx.components.Pusher(
@@ -200,7 +208,7 @@ def create_pipeline(
         code_version=code_version,
         metadata_connection_config=metadata_connection_config,
     ).with_id(REGISTRAR)
-    components += [trainer, resolver, evaluator, pusher, registrar]
+    components += [evaluator, pusher, registrar]
 
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name(task),

@@ -197,6 +197,7 @@ def build_pipeline(
     package_root: str = IMAGE_PACKAGE_ROOT,
     data_version: Optional[Mapping[str, Any]] = None,
     enable_cache: bool = True,
+    baseline: bool = True,
 ):
     """The factory's pipeline with cluster roots and per-component resources attached."""
     from pipelines import factory
@@ -210,6 +211,7 @@ def build_pipeline(
         enable_cache=enable_cache,
         beam_pipeline_args=list(task.beam_pipeline_args),
         package_root=package_root,
+        baseline=baseline,
     )
     by_id = {component.id: component for component in pipeline.components}
     unknown = sorted(set(task.resources) - set(by_id))
@@ -253,6 +255,7 @@ def compile_pipeline(
     package_root: str = IMAGE_PACKAGE_ROOT,
     data_version: Optional[Mapping[str, Any]] = None,
     enable_cache: bool = True,
+    baseline: bool = True,
 ) -> CompiledPipeline:
     """Compile with TFX's KubeflowV2DagRunner, in memory: no network, nothing under pipeline_root."""
     from google.protobuf import json_format
@@ -272,6 +275,7 @@ def compile_pipeline(
         package_root=package_root,
         data_version=version,
         enable_cache=enable_cache,
+        baseline=baseline,
     )
     runner = KubeflowV2DagRunner(
         # Schema 2.1.0: the only one the KFP v2 backend accepts.
@@ -301,7 +305,7 @@ def compile_pipeline(
         warnings.append(
             "the open-source KFP backend does not run TFX Resolver executors "
             f"({', '.join(resolvers)}): runs are rejected at creation with 'resolver executors not "
-            "implemented' until the pipeline's baseline resolver is replaced or dropped for Kubeflow"
+            "implemented'; compile with --no-baseline for that backend (value thresholds only)"
         )
     return CompiledPipeline(pipeline_spec=spec, platform_spec=platform, data_version=version, warnings=warnings)
 

@@ -414,3 +414,16 @@ def test_submit_rejects_a_package_of_another_pipeline(tmp_path, capsys):
         status = cli.main(["submit", "census", "--host", host, "--package", str(package)])
     assert status == 2
     assert "mlops-other" in capsys.readouterr().err
+
+
+def test_no_baseline_leaves_out_the_resolver_and_the_evaluator_baseline(tmp_path):
+    from pipelines import cli
+
+    out = tmp_path / "census.yaml"
+    status = cli.main(["compile", "census", "--image", "mlops:test", "--pipeline-root", str(tmp_path / "root"),
+                       "--output", str(out), "--no-baseline"])
+    assert status == 0
+    text = out.read_text()
+    assert "resolver" not in text
+    assert "baseline_model" not in text
+    assert "Evaluator" in text
