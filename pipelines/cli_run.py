@@ -1,17 +1,20 @@
 """`mlops run` and `mlops tasks`."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 from typing import Optional
 
+from rich.markup import escape
 from rich.table import Table
 
 from pipelines.cli import CliError, console, quiet_tensorflow, task_or_error
 from pipelines.config import KNOWN_TASKS, load_task
 
-HEADLINE_METRICS = ("auc", "binary_accuracy", "precision", "recall", "calibration", "example_count")
+HEADLINE_METRICS = ("auc", "binary_accuracy", "precision", "recall", "calibration", "spearman", "pearson",
+                    "example_count")
 
 
 def data_version(data_root: Path) -> dict:
@@ -38,7 +41,7 @@ def cmd_run(args) -> int:
         eval_steps=args.eval_steps,
     )
     quiet_tensorflow()
-    from pipelines import lineage, local_runner, summary as summary_mod
+    from pipelines import local_runner
 
     layout = local_runner.LocalLayout.resolve(args.home)
     data_root = Path(args.data_root or os.environ.get("MLOPS_DATA") or "data").resolve()
@@ -48,6 +51,24 @@ def cmd_run(args) -> int:
             f"no input data in {task_data}; restore it with `dvc pull` (or `make data`) or pass --data-root"
         )
     version = data_version(data_root)
+    if version["md5"] != "untracked" and version["dirty"] and not args.allow_dirty:
+        raise CliError(
+            f"{data_root} does not match data.dvc (md5 {version['md5']}): restore it with `dvc checkout` / "
+            f"`dvc pull`, record the change with `dvc add data`, or pass --allow-dirty to train on it anyway "
+            f"(the run is then recorded as dirty)"
+        )
+    # One run per task and home at a time; the lock is held until the summary and report are written.
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(local_runner.task_lock(layout, task.name))
+        except local_runner.RunLockedError as exc:
+            raise CliError(str(exc)) from None
+        return _run_and_report(args, task, layout, data_root, task_data, version)
+
+
+def _run_and_report(args, task, layout, data_root: Path, task_data: Path, version: dict) -> int:
+    from pipelines import lineage, local_runner, summary as summary_mod
+
     console.print(
         f"[bold]mlops run {task.name}[/] home={layout.home} data={task_data} "
         f"(dvc md5 {version['md5']}{', dirty' if version['dirty'] and version['md5'] != 'untracked' else ''})"
@@ -80,7 +101,7 @@ def cmd_run(args) -> int:
             on_event=on_event,
             log_file=log_file,
         )
-    except Exception as exc:  # a component failed: report it, then summarise what ran
+    except (Exception, local_runner.RunInterrupted) as exc:  # a component failed or SIGTERM: report, summarise
         error = exc
 
     from ml_metadata import metadata_store
@@ -93,10 +114,14 @@ def cmd_run(args) -> int:
         run_id = runs[0] if runs else None
     record = lineage.load_run(store, pipeline_name(task), run_id) if run_id else None
     if error is not None:
-        console.print(f"[red]✗ run failed[/]: {type(error).__name__}: {error}")
+        # escape: messages hold "[train]"-style text that rich would take for markup
+        console.print(f"[red]✗ run failed[/]: {type(error).__name__}: {escape(str(error))}")
         console.print(f"  full log: {log_file}")
+    status = 0
+    if error is not None:
+        status = 128 + error.signum if isinstance(error, local_runner.RunInterrupted) else 1
     if record is None:
-        return 1
+        return status or 1
     result = summary_mod.summarize(record)
     _print_summary(task, result)
     try:  # the run report (pipelines/report.py); a problem with it must never fail the run
@@ -105,14 +130,18 @@ def cmd_run(args) -> int:
         console.print(f"  report: {write_report(layout, task.name, record.run_id, store=store, task_config=task)}")
     except Exception as exc:
         console.print(f"  [yellow]warning[/]: could not write the run report: {type(exc).__name__}: {exc}")
-    return 1 if error is not None else 0
+    return status
 
 
 def _print_summary(task, result) -> None:
     console.print()
     console.print(f"[bold]Run[/] {result.run_id} ({task.name})")
-    if result.data_md5:
+    if result.data_md5 == "untracked":
+        console.print("  data: untracked (a data root outside the DVC-tracked data/)")
+    elif result.data_md5:
         console.print(f"  data: dvc md5 {result.data_md5}{' (dirty)' if result.data_dirty else ''}")
+    for line in result.data_notes:
+        console.print(f"  [yellow]data[/]: {escape(line)}")
     if result.blessed:
         console.print("  [green]blessed[/]: passed every threshold")
     elif result.blessed is False:
@@ -159,6 +188,8 @@ def register(sub) -> None:
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
     run.add_argument("--home", help="local state directory (default: $MLOPS_HOME or ./.mlops)")
     run.add_argument("--data-root", help="input data root (default: $MLOPS_DATA or ./data)")
+    run.add_argument("--allow-dirty", action="store_true",
+                     help="run even if data/ does not match data.dvc (recorded as dirty in lineage)")
     run.set_defaults(func=cmd_run)
 
     tasks = sub.add_parser("tasks", help="list the known tasks")

@@ -10,8 +10,10 @@ from typing import Any, Mapping, Optional, Sequence
 # `mlops --help` stays fast and one task's heavy imports never slow down another.
 KNOWN_TASKS: Mapping[str, str] = {
     "census": "models.census.config",
+    "heart": "models.heart.config",
     "pets": "models.pets.config",
     "reviews": "models.reviews.config",
+    "sts": "models.sts.config",
 }
 
 
@@ -23,6 +25,7 @@ class UnknownTaskError(ValueError):
 class EvalSpec:
     """What TFMA computes and how a candidate gets blessed."""
 
+    # TFMA metric class names ("AUC"), or "package.module.ClassName" for a custom TFMA metric.
     metrics: Sequence[str]
     # Each entry is one slicing spec: () is the overall slice, ("gender",) slices by gender, ...
     slices: Sequence[Sequence[str]] = ((),)
@@ -32,7 +35,10 @@ class EvalSpec:
     # ... and it is at most max_regression worse than the latest blessed baseline.
     max_regression: float = 0.01
     # Predictions are [batch, num_classes]; binary metrics use the probability of this class.
-    positive_class_id: int = 1
+    # None: no binarization (a prediction that is one score per example, e.g. a similarity).
+    positive_class_id: Optional[int] = 1
+    # The serving_default output TFMA reads as the prediction.
+    prediction_key: str = "probabilities"
 
 
 @dataclass(frozen=True)

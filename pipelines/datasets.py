@@ -73,10 +73,81 @@ def import_reviews(source_dir: Path, data_root: Path) -> Path:
     return target
 
 
+def import_heart(source_dir: Path, data_root: Path) -> Path:
+    """Cleveland heart.csv (Keras example, 303 rows) -> data/heart/heart.csv, bytes unchanged.
+
+    The header must be the 14 expected columns; each row must have 14 values.
+    """
+    import shutil
+
+    from models.heart import features as heart_features
+
+    source = Path(source_dir) / "heart.csv"
+    if not source.exists():
+        raise FileNotFoundError(f"{source} not found (expected the 303-row Cleveland heart.csv)")
+    columns = list(heart_features.CSV_COLUMNS)
+    with open(source, encoding="utf-8") as f:
+        header = f.readline().strip().split(",")
+        if header != columns:
+            raise ValueError(f"{source}: header {header} is not {columns}")
+        for line_no, line in enumerate(f, 2):
+            if line.strip() and len(line.strip().split(",")) != len(columns):
+                raise ValueError(f"{source}:{line_no}: expected {len(columns)} values")
+    out_dir = Path(data_root) / "heart"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "heart.csv"
+    shutil.copyfile(source, target)
+    return target
+
+
+# Rows per STS benchmark file (readme.txt); None skips the check (tests use tiny files).
+STS_EXPECTED_ROWS = {"train": 5749, "dev": 1500, "test": 1379}
+
+
+def import_sts(source_dir: Path, data_root: Path) -> Path:
+    """STS benchmark sts-{train,dev,test}.csv -> data/sts/{train,dev,test}/sts-*.csv.
+
+    The originals are tab-separated without a header or quoting, and some rows carry two extra
+    licence/source fields. The output keeps the first seven fields (genre, filename, year, id,
+    score, sentence1, sentence2) unchanged, as a comma-separated file with a header row and
+    standard CSV quoting (what CsvExampleGen reads). Row counts are checked against the originals.
+    """
+    import csv
+
+    from models.sts import features as sts_features
+
+    source_dir = Path(source_dir)
+    missing = [name for name in sts_features.SOURCE_FILES.values() if not (source_dir / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(missing)} not found in {source_dir} (expected the STS benchmark files)")
+    out_dir = Path(data_root) / "sts"
+    for folder, name in sts_features.SOURCE_FILES.items():
+        rows = []
+        with open(source_dir / name, encoding="utf-8", newline="") as src:
+            for line_no, line in enumerate(src, 1):
+                line = line.rstrip("\n").rstrip("\r")
+                if not line:
+                    continue
+                fields = line.split("\t")
+                if len(fields) not in (7, 9):
+                    raise ValueError(f"{source_dir / name}:{line_no}: expected 7 or 9 tab-separated fields, got {len(fields)}")
+                rows.append(fields[:7])
+        if STS_EXPECTED_ROWS and len(rows) != STS_EXPECTED_ROWS[folder]:
+            raise ValueError(f"{source_dir / name}: {len(rows)} rows, expected {STS_EXPECTED_ROWS[folder]}")
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+        with open(out_dir / folder / name, "w", encoding="utf-8", newline="") as dst:
+            writer = csv.writer(dst, lineterminator="\n")
+            writer.writerow(sts_features.CSV_COLUMNS)
+            writer.writerows(rows)
+    return out_dir
+
+
 IMPORTERS: Dict[str, Callable[[Path, Path], Path]] = {
     "census": import_census,
+    "heart": import_heart,
     "pets": import_pets,
     "reviews": import_reviews,
+    "sts": import_sts,
 }
 
 

@@ -11,6 +11,7 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
 )
 
+from components.atomic_pusher import AtomicPusher
 from components.registrar import Registrar
 from components.strict_example_validator import StrictExampleValidator
 from pipelines.config import EvalSpec, TaskConfig, import_object
@@ -52,7 +53,8 @@ def resolve_package_file(relative: str, package_root: Optional[str] = None) -> s
 
 
 def build_eval_config(task: TaskConfig) -> tfma.EvalConfig:
-    """TFMA config: metrics on the positive class, the task's slices, and the blessing thresholds."""
+    """TFMA config: metrics on the positive class (or on the raw prediction when positive_class_id is
+    None), the task's slices, and the blessing thresholds."""
     spec: EvalSpec = task.eval
     threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": spec.min_value}),
@@ -67,16 +69,21 @@ def build_eval_config(task: TaskConfig) -> tfma.EvalConfig:
     ]
     metrics = [
         tfma.MetricConfig(
-            class_name=name,
+            # "pkg.module.Class" names a custom TFMA metric (the Evaluator imports pkg.module).
+            class_name=name.rpartition(".")[2],
+            module=name.rpartition(".")[0],
             per_slice_thresholds=overall_only if name == spec.threshold_metric else None,
         )
         for name in spec.metrics
     ]
+    binarize = None
+    if spec.positive_class_id is not None:
+        binarize = tfma.BinarizationOptions(class_ids={"values": [spec.positive_class_id]})
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
                 signature_name="serving_default",
-                prediction_key="probabilities",
+                prediction_key=spec.prediction_key,
                 label_key=LABEL_XF,
                 preprocessing_function_names=["transform_features"],
             )
@@ -84,10 +91,7 @@ def build_eval_config(task: TaskConfig) -> tfma.EvalConfig:
         slicing_specs=[tfma.SlicingSpec(feature_keys=list(keys)) for keys in spec.slices],
         metrics_specs=[
             tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")]),
-            tfma.MetricsSpec(
-                metrics=metrics,
-                binarize=tfma.BinarizationOptions(class_ids={"values": [spec.positive_class_id]}),
-            ),
+            tfma.MetricsSpec(metrics=metrics, binarize=binarize),
         ],
     )
 
@@ -130,8 +134,11 @@ def create_pipeline(
         schema_gen = tfx.components.SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
         ).with_id(SCHEMA_GEN)
+    # With a SQLite metadata store the validator also checks drift against the previous accepted span.
     example_validator = StrictExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        metadata_connection_config=metadata_connection_config,
     ).with_id(EXAMPLE_VALIDATOR)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -187,7 +194,8 @@ def create_pipeline(
         baseline_model=resolver.outputs["model"] if resolver else None,
         eval_config=build_eval_config(task),
     )
-    pusher = tfx.components.Pusher(
+    # Atomic: <serving>/<task>/<version>/ appears complete or not at all.
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
@@ -195,7 +203,7 @@ def create_pipeline(
                 base_directory=os.path.join(serving_root, task.name)
             )
         ),
-    )
+    ).with_id(PUSHER)
     registrar = Registrar(
         task=task.name,
         model=trainer.outputs["model"],

@@ -20,9 +20,13 @@ NODE_ORDER = [
     "latest_blessed_model_resolver", EVALUATOR, PUSHER, REGISTRAR,
 ]
 
-STATE_SYMBOLS = {"complete": "✓", "cached": "↺", "failed": "✗", "running": "…", "new": "…"}
+STATE_SYMBOLS = {
+    "complete": "✓", "cached": "↺", "failed": "✗", "running": "…", "new": "…", "interrupted": "✗", "canceled": "✗",
+}
 ABSENT = "—"
-LEGEND = "✓ ran · ↺ cached · ✗ failed · … running · — did not run"
+LEGEND = "✓ ran · ↺ cached · ✗ failed or interrupted · … running · — did not run"
+# ML Metadata states of an execution that has not ended.
+UNFINISHED = ("running", "new")
 
 
 class InspectError(Exception):
@@ -97,6 +101,34 @@ class RunRow:
     def failed(self) -> List[str]:
         return [node for node, state in self.states.items() if state == "failed"]
 
+    @property
+    def interrupted(self) -> List[str]:
+        return [node for node, state in self.states.items() if state == "interrupted"]
+
+
+def mark_interrupted(record: lineage.RunRecord, live_run_id: Optional[str]) -> List[str]:
+    """Show interrupted executions as 'interrupted': those `mlops run` canceled on SIGTERM/SIGINT,
+    and those of a run that is not live (`live_run_id`) but still 'running'/'new' in ML Metadata,
+    which belong to a process that died (SIGKILL, a crash): TFX never closes them. Returns their
+    node ids."""
+    found = []
+    for node in record.nodes.values():
+        if node.state == "canceled" or (node.state in UNFINISHED and record.run_id != live_run_id):
+            node.state = "interrupted"
+            found.append(node.node_id)
+    return found
+
+
+def live_run_id(layout: LocalLayout, task: str, run_ids: List[str]) -> Optional[str]:
+    """The run id of the task's run in progress (it holds the task lock), else None."""
+    from pipelines.local_runner import lock_holder
+
+    holder = lock_holder(layout, task)
+    if holder is None:
+        return None
+    # A run that has just taken the lock may not have recorded its id yet: the newest one is live.
+    return holder.get("run_id") or (run_ids[0] if run_ids else None)
+
 
 def run_row(task: str, record: lineage.RunRecord) -> RunRow:
     start = datetime.datetime.fromtimestamp(record.start_ms / 1000) if record.start_ms else None
@@ -148,12 +180,14 @@ def list_runs(layout: LocalLayout, task: Optional[str] = None,
     for name, pipeline in pipelines.items():
         run_ids = lineage.list_run_ids(store, pipeline)
         totals[name] = len(run_ids)
+        live = live_run_id(layout, name, run_ids)
         if limit > 0:
             run_ids = run_ids[:limit]
         rows = []
         for run_id in run_ids:
             record = lineage.load_run(store, pipeline, run_id)
             if record is not None:
+                mark_interrupted(record, live)
                 rows.append(run_row(name, record))
         result[name] = rows
     return result, totals

@@ -472,7 +472,8 @@ class Registry:
                 recorded = f"v{stack[-1]}" if stack else "nothing"
                 raise RegistryError(
                     f"{name}@{alias} points to v{current} but its promotion history ends at {recorded}: the alias "
-                    f"was moved outside `mlops registry`; promote the version you want explicitly"
+                    f"was moved outside `mlops registry` or a promote/rollback was interrupted; promote the version "
+                    f"you want explicitly"
                 )
             if len(stack) < 2:
                 raise RegistryError(f"{name}@{alias} (v{current}) has no earlier promotion to roll back to")

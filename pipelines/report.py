@@ -184,7 +184,7 @@ def _anomaly_rows(anomalies, split: str) -> List[Dict[str, str]]:
     return rows
 
 
-def _build_anomalies(section: Section, record: lineage.RunRecord, factory) -> None:
+def _build_anomalies(section: Section, record: lineage.RunRecord, factory, metadata_path=None) -> None:
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     rows: List[Dict[str, str]] = []
@@ -213,9 +213,18 @@ def _build_anomalies(section: Section, record: lineage.RunRecord, factory) -> No
         import tensorflow_data_validation as tfdv
 
         schema_proto = tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt"))
+        # Drift is checked against the span accepted before this run, as the validator did.
+        from components.strict_example_validator import previous_accepted_statistics
+
+        found = previous_accepted_statistics(metadata_path, record.pipeline, factory.EXAMPLE_VALIDATOR,
+                                             before_ms=record.start_ms) if metadata_path else None
         for split in _splits(statistics.uri):
             stats = tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"))
-            rows += _anomaly_rows(tfdv.validate_statistics(stats, schema_proto), split)
+            previous = None
+            baseline_file = os.path.join(found[0].uri, f"Split-{split}", "FeatureStats.pb") if found else None
+            if baseline_file and os.path.exists(baseline_file):
+                previous = tfdv.load_stats_binary(baseline_file)
+            rows += _anomaly_rows(tfdv.validate_statistics(stats, schema_proto, previous_statistics=previous), split)
         section.message = (
             f"{factory.EXAMPLE_VALIDATOR} {state} and kept no output; these anomalies were recomputed from "
             f"the run's statistics and schema."
@@ -504,7 +513,7 @@ def _build_blessing(section: Section, record: lineage.RunRecord, table: Optional
 # --- The report -----------------------------------------------------------------------------------
 
 
-def build_context(record: lineage.RunRecord, task: str, task_config=None) -> Dict[str, Any]:
+def build_context(record: lineage.RunRecord, task: str, task_config=None, metadata_path=None) -> Dict[str, Any]:
     factory = _node_ids()
     row = inspect_runs.run_row(task, record)
     summary_nodes = []
@@ -530,7 +539,7 @@ def build_context(record: lineage.RunRecord, task: str, task_config=None) -> Dic
 
     sections = [
         _section("statistics", "Dataset statistics", _build_statistics, record, factory),
-        _section("anomalies", "Data validation (anomalies)", _build_anomalies, record, factory),
+        _section("anomalies", "Data validation (anomalies)", _build_anomalies, record, factory, metadata_path),
         _section("tuner", "Hyperparameter tuning", _build_tuner, record, factory),
         _section("training", "Training curves", _build_training, record, factory),
         _section("slices", "Evaluation per slice", _build_slices, table, preferred,
@@ -598,7 +607,7 @@ def write_report(home: Union[LocalLayout, str, Path], task: str, run_id: Optiona
             task_config = load_task(task)
         except Exception:
             task_config = None  # a task no longer registered still gets a report
-    html_text = render(build_context(record, task, task_config))
+    html_text = render(build_context(record, task, task_config, metadata_path=str(layout.metadata_path)))
     path = report_path(layout.home, task, record.run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")

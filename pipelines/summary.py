@@ -22,6 +22,8 @@ class RunSummary:
     registered: Optional[bool] = None
     registered_as: Optional[str] = None
     registry_reason: Optional[str] = None
+    # What ExampleGen dropped or repaired in the input (skipped records, replaced bytes).
+    data_notes: List[str] = field(default_factory=list)
 
 
 def summarize(run: RunRecord) -> RunSummary:
@@ -35,6 +37,7 @@ def summarize(run: RunRecord) -> RunSummary:
         summary.data_md5 = examples.get("dvc_data_md5")
         dirty = examples.get("dvc_data_dirty")
         summary.data_dirty = None if dirty is None else bool(dirty)
+        summary.data_notes = data_notes(examples)
 
     evaluator = run.nodes.get(factory.EVALUATOR)
     if evaluator and evaluator.state in ("complete", "cached"):
@@ -46,8 +49,12 @@ def summarize(run: RunRecord) -> RunSummary:
             if not summary.blessed:
                 _, summary.reasons = evaluation.validation_failures(evaluation_artifact.uri)
     else:
-        failed = [n.node_id for n in nodes if n.state == "failed"]
-        summary.reasons = [f"the run stopped at {failed[0]}" if failed else "the Evaluator did not run"]
+        failed = [n for n in nodes if n.state in ("failed", "interrupted", "canceled")]
+        if failed:
+            how = "stopped" if failed[0].state == "failed" else "was interrupted"
+            summary.reasons = [f"the run {how} at {failed[0].node_id}"]
+        else:
+            summary.reasons = ["the Evaluator did not run"]
 
     pusher = run.nodes.get(factory.PUSHER)
     pushed = pusher.output("pushed_model") if pusher else None
@@ -63,6 +70,26 @@ def summarize(run: RunRecord) -> RunSummary:
         else:
             summary.registry_reason = registered.get("reason") or "unknown"
     return summary
+
+
+def data_notes(examples) -> List[str]:
+    """Input records ExampleGen skipped or repaired, from its Examples artifact's properties
+    (`skipped_count`/`skipped_files`: pets' undecodable images; `mixed_type_columns`: CSV columns
+    read as strings because of a few non-numeric values; `invalid_utf8_rows`: CSV rows whose
+    invalid UTF-8 bytes became U+FFFD)."""
+    notes = []
+    skipped = examples.get("skipped_count")
+    if skipped:
+        files = examples.get("skipped_files")
+        notes.append(f"{skipped} input record(s) skipped (not used for training)" + (f": {files}" if files else ""))
+    mixed = examples.get("mixed_type_columns")
+    if mixed:
+        notes.append(f"numeric column(s) with non-numeric values, read as strings: {mixed}")
+    repaired = examples.get("invalid_utf8_rows")
+    if repaired:
+        where = examples.get("invalid_utf8_where")
+        notes.append(f"{repaired} row(s) had invalid UTF-8, replaced by U+FFFD" + (f" ({where})" if where else ""))
+    return notes
 
 
 _NODE_ORDER = [

@@ -141,7 +141,7 @@ def test_every_executor_runs_the_image(compiled):
 def test_gpu_request_node_selector_and_toleration_on_exactly_the_gpu_steps(compiled):
     c: Compiled = compiled
     gpu = set(kr.gpu_steps(c.task))
-    assert gpu and gpu <= GPU_CANDIDATES
+    assert gpu <= GPU_CANDIDATES  # may be empty: heart's 303-row MLP asks for no GPU
     if c.task.name == "census":
         assert gpu == {factory.TRAINER, factory.TUNER}
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import statistics
 import time
@@ -10,6 +9,7 @@ import time
 import keras
 import tensorflow as tf
 import tensorflow_transform as tft
+from absl import logging  # TFX's logger: these lines land in the run log
 
 from models.common import training
 from models.pets import features as F

@@ -1,0 +1,121 @@
+"""STS benchmark (not a test): fine-tune the packaged MiniLM on STS-B train through the pipeline,
+then score the benchmark's test split once, side by side with the untuned checkpoint.
+
+Prints the Evaluator's dev-split (the pipeline's "eval" split) Spearman/Pearson and blessing, then
+Spearman and Pearson × 100 on dev and test for the untuned checkpoint and for the fine-tuned model
+(the Trainer's exported SavedModel, through its serving_default signature), the wall time per
+component and the total.
+Usage: .venv/bin/python bench/sts.py [--home DIR] [--data-root data] [--train-steps N]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from ml_metadata import metadata_store  # noqa: E402
+
+from models.sts import features as F  # noqa: E402
+from models.sts.metrics import pearson, spearman  # noqa: E402
+from pipelines import cli_run, factory, lineage, local_runner, summary  # noqa: E402
+from pipelines.config import load_task  # noqa: E402
+
+
+def read_split(data_root: Path, folder: str):
+    with open(data_root / "sts" / folder / F.SOURCE_FILES[folder], newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [r[F.SENTENCE1_KEY] for r in rows], [r[F.SENTENCE2_KEY] for r in rows], np.array(
+        [float(r[F.LABEL_KEY]) for r in rows])
+
+
+def untuned_similarity(first, second, hparams, batch=64):
+    from models.sts.model import build_model
+
+    model = build_model(hparams)
+    out = []
+    for i in range(0, len(first), batch):
+        out.append(model({F.SENTENCE1_XF: tf.constant(first[i:i + batch]),
+                          F.SENTENCE2_XF: tf.constant(second[i:i + batch])}).numpy())
+    return np.concatenate(out)
+
+
+def served_similarity(saved_model_dir, first, second, batch=64):
+    serve = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
+
+    def example(a, b):
+        return tf.train.Example(features=tf.train.Features(feature={
+            F.SENTENCE1_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[a.encode()])),
+            F.SENTENCE2_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b.encode()])),
+        })).SerializeToString()
+
+    out = []
+    for i in range(0, len(first), batch):
+        examples = [example(a, b) for a, b in zip(first[i:i + batch], second[i:i + batch])]
+        out.append(serve(examples=tf.constant(examples))[F.SIMILARITY].numpy())
+    return np.concatenate(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", help="state dir (default: a fresh temp dir, removed afterwards)")
+    parser.add_argument("--data-root", default="data")
+    parser.add_argument("--train-steps", type=int)
+    args = parser.parse_args()
+
+    task = load_task("sts").with_overrides(train_steps=args.train_steps)
+    home = args.home or tempfile.mkdtemp(prefix="bench-sts-")
+    layout = local_runner.LocalLayout.resolve(home)
+    data_root = Path(args.data_root).resolve()
+    version = cli_run.data_version(data_root)
+    from models.sts.model import DEFAULT_HPARAMS
+
+    hparams = {**DEFAULT_HPARAMS, **task.custom_config.get("hparams", {})}
+    scores = {}
+    try:
+        start = time.time()
+        run_id = local_runner.run_pipeline(task, layout=layout, data_root=str(data_root), data_version=version,
+                                           log_file=layout.logs_dir("sts") / "bench.log")
+        wall = time.time() - start
+        store = metadata_store.MetadataStore(lineage.sqlite_config(str(layout.metadata_path)))
+        record = lineage.load_run(store, factory.pipeline_name(task), run_id)
+        result = summary.summarize(record)
+        candidate = os.path.join(record.nodes[factory.TRAINER].output("model").uri, "Format-Serving")
+        for folder in ("dev", "test"):
+            first, second, gold = read_split(data_root, folder)
+            t = time.time()
+            fine_tuned = served_similarity(candidate, first, second)
+            untuned = untuned_similarity(first, second, hparams)
+            for name, predicted in (("untuned checkpoint", untuned), ("fine-tuned", fine_tuned)):
+                scores[(folder, name)] = (100 * spearman(gold, predicted), 100 * pearson(gold, predicted))
+            print(f"scored {folder} ({len(gold)} pairs) in {time.time() - t:.0f} s", flush=True)
+    finally:
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
+
+    print(f"sts benchmark: train_steps={task.train_steps} batch={hparams['batch_size']} "
+          f"max_seq_length={hparams['max_seq_length']} lr={hparams['learning_rate']} data md5={version['md5']}")
+    for node, state, seconds in result.components:
+        print(f"  {node:<31} {seconds:7.1f}  {state}")
+    m = result.metrics
+    print(f"Evaluator (dev split): spearman={m.get('spearman', float('nan')):.4f} "
+          f"pearson={m.get('pearson', float('nan')):.4f} examples={int(m.get('example_count', 0))} "
+          f"blessed={result.blessed} {'; '.join(result.reasons)}")
+    print("split  model                spearman×100  pearson×100")
+    for (folder, name), (rho, r) in scores.items():
+        print(f"{folder:<6} {name:<20} {rho:12.2f} {r:12.2f}")
+    print(f"total pipeline wall time: {wall:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

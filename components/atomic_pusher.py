@@ -1,0 +1,134 @@
+"""Pusher whose pushes to a local filesystem are atomic: a model server never sees half a version.
+
+TFX's Pusher copies the SavedModel file by file into `<base>/<version>/` (saved_model.pb last). A
+crash in the middle leaves a numbered directory with part of a model in it, which TF Serving (it
+loads every numeric sub-directory of the base) may try to serve. This Pusher copies into a hidden
+staging directory next to the destination, `<base>/.incomplete-<version>-<host>-<pid>`, and
+renames it to `<base>/<version>` only when the copy is complete. A rename within one filesystem
+is atomic, so `<base>/<version>` either does not exist or holds the whole model. A crash leaves at
+most a hidden staging directory (no server loads a non-numeric name); the next push on the same
+host removes those whose process is gone. The PushedModel artifact is marked pushed only after the
+rename.
+
+Destinations that are not local paths (gs://, s3://, …) have no atomic directory rename; they are
+pushed by the stock executor (saved_model.pb copied last).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+import urllib.parse
+
+from absl import logging
+from tfx.components import Pusher
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+STAGING_PREFIX = ".incomplete-"
+
+
+def is_local_path(path: str) -> bool:
+    return urllib.parse.urlparse(path).scheme in ("", "file") and "://" not in path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_staging(base: str) -> list:
+    """Delete staging directories under base left by dead processes of this host; returns them."""
+    removed = []
+    if not os.path.isdir(base):
+        return removed
+    host = socket.gethostname()
+    for name in os.listdir(base):
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        # .incomplete-<version>-<host>-<pid>; the host name may itself contain '-'.
+        rest = name[len(STAGING_PREFIX):]
+        _, _, owner = rest.partition("-")
+        owner_host, _, pid = owner.rpartition("-")
+        if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)) and int(pid) != os.getpid():
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def copy_model(source: str, target: str) -> None:
+    """Copy a SavedModel directory tree (the step a crash may interrupt)."""
+    shutil.copytree(source, target)
+
+
+def publish_atomically(source: str, base: str, version: str) -> str:
+    """Copy source into base/<version> so that the directory appears complete or not at all.
+
+    Returns the final path. If base/<version> already exists the version number is increased
+    (a second push in the same second) rather than writing into an existing version.
+    """
+    os.makedirs(base, exist_ok=True)
+    for name in remove_abandoned_staging(base):
+        logging.warning("Pusher: removed %s, left by an interrupted push", os.path.join(base, name))
+    number = int(version)
+    while os.path.exists(os.path.join(base, str(number))):
+        number += 1
+    staging = os.path.join(base, f"{STAGING_PREFIX}{number}-{socket.gethostname()}-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        copy_model(source, staging)
+        while True:
+            final = os.path.join(base, str(number))
+            try:
+                os.rename(staging, final)  # atomic; fails rather than replace a non-empty directory
+                break
+            except OSError:
+                if not os.path.exists(final):
+                    raise
+                number += 1  # another pusher took this version meanwhile
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+class AtomicPusherExecutor(pusher_executor.Executor):
+    """The stock Pusher executor with an atomic copy into a local serving directory."""
+
+    def Do(self, input_dict, output_dict, exec_properties):
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        fs = destination.filesystem
+        if destination.WhichOneof("destination") != "filesystem" or not is_local_path(fs.base_directory):
+            return super().Do(input_dict, output_dict, exec_properties)
+        if fs.versioning not in (pusher_pb2.Versioning.AUTO, pusher_pb2.Versioning.UNIX_TIMESTAMP):
+            raise NotImplementedError(f"versioning {fs.versioning} is not supported")
+
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        # Not pushed until the version directory is in place.
+        self._MarkNotPushed(model_push)
+        if not self.CheckBlessing(input_dict):
+            return
+        model_path = self.GetModelPath(input_dict)
+        # Archive copy in the artifact first, so the serving directory is the last thing written.
+        io_utils.copy_dir(model_path, model_push.uri)
+        final = publish_atomically(model_path, fs.base_directory, str(int(time.time())))
+        version = os.path.basename(final)
+        logging.info("Model pushed to %s (version %s).", final, version)
+        self._MarkPushed(model_push, pushed_destination=final, pushed_version=version)
+
+
+class AtomicPusher(Pusher):
+    """Pusher (same inputs, outputs and properties) whose local pushes are atomic."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPusherExecutor)
