@@ -199,12 +199,17 @@ def _to_example(record, kinds: Dict[str, list], columns: List[str]) -> tf.train.
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
+# A string column is reported as "numeric but for a few values" when at most this share of its
+# values is not a number (a column such as STS's `year`, "2012test" in a third of its rows, is not).
+MIXED_MAX_SHARE = 0.05
+
+
 def mixed_type_columns(kinds: Mapping[str, list]) -> List[str]:
-    """'column: N non-numeric value(s), first at file:line ('value')' for columns that are mostly
-    numeric but were read as strings because of a few values."""
+    """'column: N non-numeric value(s), first at file:line ('value')' for columns that are numeric
+    but for a few values, and so were read as strings."""
     notes = []
     for column, (kind, numeric, other, first) in sorted(kinds.items()):
-        if kind == STRING and numeric > other and first is not None:
+        if kind == STRING and numeric and first is not None and other <= MIXED_MAX_SHARE * (numeric + other):
             notes.append(f"{column}: {other} non-numeric value(s) among {numeric + other}, first at {first[1]} ({first[2]!r})")
     return notes
 

@@ -102,9 +102,9 @@ def cmd_runs(args) -> int:
         _print_table(table)
         for row in rows:
             if row.interrupted:
-                console.print(f"  run {row.run_id} was interrupted at {', '.join(row.interrupted)} (its process "
-                              f"died; the next `mlops run` reruns it, finished components come from cache)",
-                              style="yellow")
+                console.print(f"  run {row.run_id} was interrupted at {', '.join(row.interrupted)} (a signal, or "
+                              f"its process died); the next `mlops run` reruns it, finished components come "
+                              f"from cache", style="yellow")
         console.print(f"  components, in order: {', '.join(nodes)}", style="dim")
         if totals[task] > len(rows):
             console.print(f"  {totals[task] - len(rows)} older runs not shown (--limit 0 shows all)", style="dim")

@@ -168,7 +168,7 @@ def cmd_tasks(args) -> int:
             name,
             task.run_fn.rsplit(".", 1)[0],
             "yes" if task.tuner_fn else "no",
-            f"{task.eval.threshold_metric} >= {task.eval.min_value}",
+            f"{task.eval.threshold_metric.rpartition('.')[2]} >= {task.eval.min_value}",
         )
     console.print(table)
     return 0

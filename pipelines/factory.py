@@ -13,6 +13,7 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
 
 from components.atomic_pusher import AtomicPusher
 from components.registrar import Registrar
+from components.evaluator import Evaluator
 from components.strict_example_validator import StrictExampleValidator
 from pipelines.config import EvalSpec, TaskConfig, import_object
 
@@ -188,7 +189,7 @@ def create_pipeline(
             model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
         ).with_id(RESOLVER)
         components.append(resolver)
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=resolver.outputs["model"] if resolver else None,

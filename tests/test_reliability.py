@@ -488,3 +488,14 @@ def test_reviews_csv_is_read_like_before(tmp_path):
     records = list(_ReadCsvRecords(["id", "text"]).process(str(path)))
     assert records == [("r.csv:2", ["1", "a, b"]), ("r.csv:4", ["2", 'he said "hi"']), ("r.csv:5", ["3", "two\nlines"])]
     assert [value_kind(v) for v in ("", "12", "-3", "1.5", "1e3", "x", str(2**63))] == [0, 1, 1, 2, 2, 3, 3]
+
+
+def test_only_columns_numeric_but_for_a_few_values_are_reported_as_mixed():
+    from components.example_gen import STRING, mixed_type_columns
+
+    kinds = {
+        "age": [STRING, 199, 1, (("adult.csv", 8), "adult.csv:8", "forty")],
+        # A real string column with many numeric-looking values (STS's `year`: "2012test", "2015").
+        "year": [STRING, 3749, 2000, (("sts-train.csv", 2), "sts-train.csv:2", "2012test")],
+    }
+    assert mixed_type_columns(kinds) == ["age: 1 non-numeric value(s) among 200, first at adult.csv:8 ('forty')"]

@@ -6,7 +6,7 @@ Model: Xception-lite with flip / rotation / zoom augmentation (models/pets/model
 cosine-decayed learning rate.
 
 Tuner search space (Keras Tuner, Bayesian optimisation, objective: eval accuracy), see tuner.py:
-  base_width     custom_config["tuner_base_widths"]: 32 | 40 (default), 32 | 48 | 64 (gpu)
+  base_width     custom_config["tuner_base_widths"]: 24 | 32 (default), 32 | 48 | 64 (gpu)
                  (block widths base, 2·base, 4·base, …; the final sep-conv is 2× the last block)
   num_blocks     3 .. 4           (residual blocks, each halves the resolution)
   dropout        0.2 .. 0.4, step 0.1

@@ -13,7 +13,7 @@ from models.pets.trainer import datasets
 
 # The search space (documented in models/pets/config.py). Base widths are a task setting
 # (custom_config["tuner_base_widths"]): with a fixed step budget, width decides the run time.
-BASE_WIDTHS = (32, 40)
+BASE_WIDTHS = (24, 32)
 NUM_BLOCKS = (3, 4)
 DROPOUT = (0.2, 0.4, 0.1)
 LEARNING_RATE = (1e-3, 3e-3)
