@@ -50,3 +50,26 @@ def test_model_one_hot_encodes_categoricals_and_outputs_probabilities():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     widths = {layer.name: layer.output.shape[-1] for layer in model.layers if layer.name.endswith("_one_hot")}
     assert widths == {f"{n}_one_hot": s for n, s in sizes.items()}
+
+
+def _tracked_md5s():
+    import json
+
+    from tests.conftest import REPO
+
+    manifests = (REPO / ".dvc" / "storage" / "files" / "md5").rglob("*.dir")
+    return {(e["relpath"], e["md5"]) for m in manifests for e in json.loads(m.read_text())}
+
+
+def test_heart_import_reproduces_the_tracked_file(tmp_path):
+    import hashlib
+
+    from tests.conftest import REPO
+
+    shared = REPO.parent / "shared" / "datasets" / "heart"
+    if not (shared / "heart.csv").exists():
+        pytest.skip("shared datasets not present")
+    target = datasets.IMPORTERS["heart"](shared, tmp_path)
+    lines = target.read_text().splitlines()
+    assert len(lines) == 303 + 1 and lines[1] == "63,1,1,145,233,1,2,150,0,2.3,3,0,fixed,0"
+    assert ("heart/heart.csv", hashlib.md5(target.read_bytes()).hexdigest()) in _tracked_md5s()

@@ -119,3 +119,20 @@ def test_encoder_trims_padding_without_changing_embeddings(tmp_path):
     pair = {F.SENTENCE1_XF: text, F.SENTENCE2_XF: tf.constant(["a dog.", "a dog."])}
     similarity = model(pair).numpy()
     assert similarity.shape == (2,) and similarity[1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_sts_import_reproduces_the_tracked_files(tmp_path):
+    import hashlib
+    import json
+
+    from tests.conftest import REPO
+
+    shared = REPO.parent / "shared" / "datasets" / "stsbenchmark"
+    if not (shared / "sts-train.csv").exists():
+        pytest.skip("shared datasets not present")
+    out = datasets.IMPORTERS["sts"](shared, tmp_path)  # also checks 5,749 / 1,500 / 1,379 rows
+    manifests = (REPO / ".dvc" / "storage" / "files" / "md5").rglob("*.dir")
+    tracked = {(e["relpath"], e["md5"]) for m in manifests for e in json.loads(m.read_text())}
+    for folder, name in F.SOURCE_FILES.items():
+        md5 = hashlib.md5((out / folder / name).read_bytes()).hexdigest()
+        assert (f"sts/{folder}/{name}", md5) in tracked
