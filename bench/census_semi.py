@@ -12,40 +12,28 @@ Usage: .venv/bin/python bench/census_semi.py [--home DIR] [--label-fraction 0.1]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import dataclasses  # noqa: E402
-
 import tensorflow as tf  # noqa: E402
-from ml_metadata import metadata_store  # noqa: E402
 
-from pipelines import cli_run, factory, lineage, local_runner, summary  # noqa: E402
+from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
+from pipelines import factory  # noqa: E402
 from pipelines.config import load_task  # noqa: E402
 
 
-def timed_run(task, layout, data_root, version, label):
-    start = time.time()
-    run_id = local_runner.run_pipeline(task, layout=layout, data_root=data_root, data_version=version,
-                                       log_file=layout.logs_dir(task.name) / f"bench-semi-{label}.log")
-    elapsed = time.time() - start
-    store = metadata_store.MetadataStore(lineage.sqlite_config(str(layout.metadata_path)))
-    record = lineage.load_run(store, factory.pipeline_name(task), run_id)
-    pretrain = None
-    model_run = record.nodes[factory.TRAINER].output("model_run")
-    history = os.path.join(model_run.uri, "pretrain_history.json") if model_run else ""
-    if history and tf.io.gfile.exists(history):
-        pretrain = json.loads(tf.io.gfile.GFile(history).read())
-    return elapsed, summary.summarize(record), pretrain
+def pretrain_history(run):
+    """The masked-column pre-training history the Trainer wrote, or None (supervised arm)."""
+    model_run = run.output_uri(factory.TRAINER, "model_run")
+    path = os.path.join(model_run, "pretrain_history.json") if model_run else ""
+    return json.loads(tf.io.gfile.GFile(path).read()) if path and tf.io.gfile.exists(path) else None
 
 
 def main() -> int:
@@ -71,46 +59,35 @@ def main() -> int:
     ]
     if args.full_labels:
         arms.append(("supervised, all labels", {**supervised_config, "label_fraction": 1.0}))
-    home = args.home or tempfile.mkdtemp(prefix="bench-census-semi-")
-    layout = local_runner.LocalLayout.resolve(home)
-    data_root = str(Path(args.data_root).resolve())
-    version = cli_run.data_version(Path(data_root))
     results = []
-    try:
+    with bench_home(args.home, args.data_root, "bench-census-semi-") as bench:
         for seed in range(42, 42 + args.seeds):
             for name, config in arms:
                 task = dataclasses.replace(base, custom_config={**config, "seed": seed})
-                label = f"{name.split()[0]}-{seed}"
-                results.append((name, seed, *timed_run(task, layout, data_root, version, label)))
-                m = results[-1][3].metrics
-                print(f"[{name}, seed {seed}] auc={m.get('auc', float('nan')):.4f} "
-                      f"accuracy={m.get('binary_accuracy', float('nan')):.4f} wall={results[-1][2]:.0f} s", flush=True)
-    finally:
-        if not args.home:
-            shutil.rmtree(home, ignore_errors=True)
+                run = timed_run(task, bench, f"semi-{name.split()[0]}-{seed}")
+                results.append((name, seed, run, pretrain_history(run)))
+                print(f"[{name}, seed {seed}] auc={metric(run.metrics, 'auc'):.4f} "
+                      f"accuracy={metric(run.metrics, 'binary_accuracy'):.4f} wall={run.seconds:.0f} s", flush=True)
 
     print(f"census semi-supervised benchmark: label_fraction={args.label_fraction} pretrain={pretrain} "
           f"fine-tuning steps={base.train_steps} batch={base.custom_config['batch_size']} seeds={args.seeds} "
-          f"data md5={version['md5']}")
-    print("components of the first run:")
-    for node, state, seconds in results[0][3].components:
-        print(f"  {node:<31} {seconds:7.1f}  {state}")
-    for name, seed, wall, result, history in results:
-        m = result.metrics
-        trainer = next((s for n, _, s in result.components if n == factory.TRAINER), float("nan"))
+          f"data md5={bench.version['md5']}")
+    print_components(results[0][2].result, "component (first run)")
+    for name, seed, run, history in results:
+        m = run.metrics
+        trainer = next((s for n, _, s in run.result.components if n == factory.TRAINER), float("nan"))
         extra = ""
         if history:
             extra = (f" pretrain {history['steps']} steps on {history['rows']} rows, "
                      f"loss {history['loss'][0]:.3f} -> {history['loss'][-1]:.3f}")
-        print(f"{name:<26} seed {seed}: auc={m.get('auc', float('nan')):.4f} "
-              f"accuracy={m.get('binary_accuracy', float('nan')):.4f} examples={int(m.get('example_count', 0))} "
-              f"trainer {trainer:.0f} s, run {wall:.0f} s{extra}")
+        print(f"{name:<26} seed {seed}: auc={metric(m, 'auc'):.4f} accuracy={metric(m, 'binary_accuracy'):.4f} "
+              f"examples={int(m.get('example_count', 0))} trainer {trainer:.0f} s, run {run.seconds:.0f} s{extra}")
     for name, _ in arms:
-        aucs = [r[3].metrics.get("auc", float("nan")) for r in results if r[0] == name]
-        accs = [r[3].metrics.get("binary_accuracy", float("nan")) for r in results if r[0] == name]
+        aucs = [metric(r[2].metrics, "auc") for r in results if r[0] == name]
+        accs = [metric(r[2].metrics, "binary_accuracy") for r in results if r[0] == name]
         print(f"mean {name:<26} auc={statistics.mean(aucs):.4f} accuracy={statistics.mean(accs):.4f} "
               f"(n={len(aucs)})")
-    print(f"total wall time: {sum(r[2] for r in results):.0f} s")
+    print(f"total wall time: {sum(r[2].seconds for r in results):.0f} s")
     return 0
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
-from ml_metadata import metadata_store  # noqa: E402
 
-from pipelines import cli_run, factory, lineage, local_runner, summary  # noqa: E402
+from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
+from pipelines import factory  # noqa: E402
 from pipelines.config import load_task  # noqa: E402
 
 
@@ -77,42 +75,29 @@ def main() -> int:
     args = parser.parse_args()
 
     task = load_task("reviews", args.profile).with_overrides(train_steps=args.train_steps)
-    home = args.home or tempfile.mkdtemp(prefix="bench-reviews-")
-    layout = local_runner.LocalLayout.resolve(home)
-    data_root = str(Path(args.data_root).resolve())
-    version = cli_run.data_version(Path(data_root))
-    try:
-        start = time.time()
-        run_id = local_runner.run_pipeline(task, layout=layout, data_root=data_root, data_version=version,
-                                           log_file=layout.logs_dir("reviews") / "bench.log")
-        wall = time.time() - start
-        store = metadata_store.MetadataStore(lineage.sqlite_config(str(layout.metadata_path)))
-        record = lineage.load_run(store, factory.pipeline_name(task), run_id)
-        result = summary.summarize(record)
-        model_run = record.nodes[factory.TRAINER].output("model_run").uri
+    with bench_home(args.home, args.data_root, "bench-reviews-") as bench:
+        run = timed_run(task, bench)
+        model_run = run.output_uri(factory.TRAINER, "model_run")
         stats = json.loads(tf.io.gfile.GFile(os.path.join(model_run, "throughput.json")).read())
 
         import csv
 
-        with open(Path(data_root) / task.data_dir / "imdb_train.csv", newline="") as f:
+        with open(Path(bench.data_root) / task.data_dir / "imdb_train.csv", newline="") as f:
             rows = list(csv.DictReader(f))[: 32 * (args.plain_steps + 2)]
         from models.reviews.model import DEFAULT_HPARAMS
 
         hparams = {**DEFAULT_HPARAMS, **task.custom_config.get("hparams", {})}
         paired_ours, plain = paired_throughput([r["text"] for r in rows], [int(r["label"]) for r in rows],
                                                hparams, args.plain_steps)
-    finally:
-        if not args.home:
-            shutil.rmtree(home, ignore_errors=True)
+    result, wall, version = run.result, run.seconds, bench.version
 
     ours = stats["train_examples_per_second"]
     print(f"reviews benchmark: profile={args.profile} train_steps={task.train_steps} "
           f"batch={hparams['batch_size']} max_seq_length={hparams['max_seq_length']} data md5={version['md5']}")
-    for node, state, seconds in result.components:
-        print(f"  {node:<31} {seconds:7.1f}  {state}")
+    print_components(result)
     m = result.metrics
-    print(f"eval split: accuracy={m.get('binary_accuracy', float('nan')):.4f} auc={m.get('auc', float('nan')):.4f} "
-          f"f1={m.get('f1_score', float('nan')):.4f} examples={int(m.get('example_count', 0))} blessed={result.blessed}")
+    print(f"eval split: accuracy={metric(m, 'binary_accuracy'):.4f} auc={metric(m, 'auc'):.4f} "
+          f"f1={metric(m, 'f1_score'):.4f} examples={int(m.get('example_count', 0))} blessed={result.blessed}")
     print(f"fine-tuning throughput in the pipeline's Trainer: {ours:.2f} ex/s")
     print(f"paired, same process and load: this project's model {paired_ours:.2f} ex/s, plain transformers "
           f"fit {plain:.2f} ex/s, ratio {paired_ours / plain:.2f}")

@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,11 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from ml_metadata import metadata_store  # noqa: E402
-
+from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
 from models.sts import features as F  # noqa: E402
 from models.sts.metrics import pearson, spearman  # noqa: E402
-from pipelines import cli_run, factory, lineage, local_runner, summary  # noqa: E402
+from pipelines import factory  # noqa: E402
 from pipelines.config import load_task  # noqa: E402
 
 
@@ -73,23 +70,14 @@ def main() -> int:
     args = parser.parse_args()
 
     task = load_task("sts").with_overrides(train_steps=args.train_steps)
-    home = args.home or tempfile.mkdtemp(prefix="bench-sts-")
-    layout = local_runner.LocalLayout.resolve(home)
-    data_root = Path(args.data_root).resolve()
-    version = cli_run.data_version(data_root)
     from models.sts.model import DEFAULT_HPARAMS
 
     hparams = {**DEFAULT_HPARAMS, **task.custom_config.get("hparams", {})}
     scores = {}
-    try:
-        start = time.time()
-        run_id = local_runner.run_pipeline(task, layout=layout, data_root=str(data_root), data_version=version,
-                                           log_file=layout.logs_dir("sts") / "bench.log")
-        wall = time.time() - start
-        store = metadata_store.MetadataStore(lineage.sqlite_config(str(layout.metadata_path)))
-        record = lineage.load_run(store, factory.pipeline_name(task), run_id)
-        result = summary.summarize(record)
-        candidate = os.path.join(record.nodes[factory.TRAINER].output("model").uri, "Format-Serving")
+    with bench_home(args.home, args.data_root, "bench-sts-") as bench:
+        data_root = Path(bench.data_root)
+        run = timed_run(task, bench)
+        candidate = os.path.join(run.output_uri(factory.TRAINER, "model"), "Format-Serving")
         for folder in ("dev", "test"):
             first, second, gold = read_split(data_root, folder)
             t = time.time()
@@ -98,17 +86,14 @@ def main() -> int:
             for name, predicted in (("untuned checkpoint", untuned), ("fine-tuned", fine_tuned)):
                 scores[(folder, name)] = (100 * spearman(gold, predicted), 100 * pearson(gold, predicted))
             print(f"scored {folder} ({len(gold)} pairs) in {time.time() - t:.0f} s", flush=True)
-    finally:
-        if not args.home:
-            shutil.rmtree(home, ignore_errors=True)
+    result, wall, version = run.result, run.seconds, bench.version
 
     print(f"sts benchmark: train_steps={task.train_steps} batch={hparams['batch_size']} "
           f"max_seq_length={hparams['max_seq_length']} lr={hparams['learning_rate']} data md5={version['md5']}")
-    for node, state, seconds in result.components:
-        print(f"  {node:<31} {seconds:7.1f}  {state}")
+    print_components(result)
     m = result.metrics
-    print(f"Evaluator (dev split): spearman={m.get('spearman', float('nan')):.4f} "
-          f"pearson={m.get('pearson', float('nan')):.4f} examples={int(m.get('example_count', 0))} "
+    print(f"Evaluator (dev split): spearman={metric(m, 'spearman'):.4f} "
+          f"pearson={metric(m, 'pearson'):.4f} examples={int(m.get('example_count', 0))} "
           f"blessed={result.blessed} {'; '.join(result.reasons)}")
     print("split  model                spearman×100  pearson×100")
     for (folder, name), (rho, r) in scores.items():

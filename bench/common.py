@@ -1,0 +1,73 @@
+"""What every benchmark shares: a state dir, one timed pipeline run read back from MLMD, and the
+per-component table. Benchmarks import this after putting the repo root on sys.path."""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml_metadata import metadata_store
+
+from pipelines import cli_run, factory, lineage, local_runner, summary
+
+
+@dataclass
+class Bench:
+    """Where a benchmark runs: its local layout, the data root and the DVC data version."""
+
+    layout: local_runner.LocalLayout
+    data_root: str
+    version: dict
+
+
+@dataclass
+class TimedRun:
+    seconds: float
+    result: summary.RunSummary
+    record: lineage.RunRecord
+
+    @property
+    def metrics(self) -> dict:
+        return self.result.metrics
+
+    def output_uri(self, node: str, key: str) -> str:
+        artifact = self.record.nodes[node].output(key)
+        return artifact.uri if artifact else ""
+
+
+@contextlib.contextmanager
+def bench_home(home: str | None, data_root: str, prefix: str):
+    """Yield a Bench in `home`, or in a fresh temp dir that is removed afterwards."""
+    path = home or tempfile.mkdtemp(prefix=prefix)
+    root = str(Path(data_root).resolve())
+    try:
+        yield Bench(local_runner.LocalLayout.resolve(path), root, cli_run.data_version(Path(root)))
+    finally:
+        if not home:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def timed_run(task, bench: Bench, label: str = "") -> TimedRun:
+    """Run the task's pipeline once and read the run back from the metadata store."""
+    start = time.time()
+    run_id = local_runner.run_pipeline(
+        task, layout=bench.layout, data_root=bench.data_root, data_version=bench.version,
+        log_file=bench.layout.logs_dir(task.name) / f"bench-{label or int(start)}.log",
+    )
+    seconds = time.time() - start
+    store = metadata_store.MetadataStore(lineage.sqlite_config(str(bench.layout.metadata_path)))
+    record = lineage.load_run(store, factory.pipeline_name(task), run_id)
+    return TimedRun(seconds, summary.summarize(record), record)
+
+
+def print_components(result: summary.RunSummary, title: str = "component") -> None:
+    print(f"{title:<34}seconds  state")
+    for node, state, seconds in result.components:
+        print(f"  {node:<31} {seconds:7.1f}  {state}")
+
+
+def metric(metrics: dict, name: str) -> float:
+    return metrics.get(name, float("nan"))
