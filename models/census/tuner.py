@@ -8,7 +8,7 @@ from tfx.components.tuner.component import TunerFnResult
 from models.census import features as F
 from models.census.model import build_model
 from models.census.trainer import datasets, vocab_sizes
-from models.common import training
+from models.common import training, tuning
 
 # The search space (documented in models/census/config.py).
 MLP_FACTORS = ["2,1", "1,0.5", "4,2"]
@@ -38,25 +38,7 @@ def tuner_fn(fn_args) -> TunerFnResult:
     def build(hp):
         return build_model(search_space(hp, model_kind), sizes, num_classes=len(F.CLASS_NAMES))
 
-    tuner = keras_tuner.BayesianOptimization(
-        build,
-        objective=keras_tuner.Objective("val_loss", "min"),
-        max_trials=int(config.get("max_trials", 4)),
-        seed=int(config.get("seed", 42)),
-        directory=fn_args.working_dir,
-        project_name="census",
-        overwrite=True,
-    )
     train_ds, eval_ds = datasets(fn_args, tf_transform_output, int(config.get("batch_size", 256)))
     epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=3)
-    return TunerFnResult(
-        tuner=tuner,
-        fit_kwargs={
-            "x": train_ds,
-            "validation_data": eval_ds,
-            "epochs": epochs,
-            "steps_per_epoch": steps_per_epoch,
-            "validation_steps": max(1, fn_args.eval_steps),
-            "verbose": 0,
-        },
-    )
+    return tuning.bayesian_search(fn_args, build, "val_loss", "min", "census", 4,
+                                  train_ds, eval_ds, epochs, steps_per_epoch)

@@ -5,7 +5,7 @@ import keras_tuner
 import tensorflow_transform as tft
 from tfx.components.tuner.component import TunerFnResult
 
-from models.common import training
+from models.common import training, tuning
 from models.pets import features as F
 from models.pets.model import build_model
 from models.pets.preprocessing import image_size_of
@@ -40,24 +40,6 @@ def tuner_fn(fn_args) -> TunerFnResult:
         values = {**fixed, **search_space(hp, base_widths)}
         return build_model(values, image_size, num_classes=len(F.CLASS_NAMES), decay_steps=epochs * steps_per_epoch)
 
-    tuner = keras_tuner.BayesianOptimization(
-        build,
-        objective=keras_tuner.Objective("val_accuracy", "max"),
-        max_trials=int(config.get("max_trials", 2)),
-        seed=int(config.get("seed", 42)),
-        directory=fn_args.working_dir,
-        project_name="pets",
-        overwrite=True,
-    )
     train_ds, eval_ds = datasets(fn_args, tf_transform_output, int(config.get("batch_size", 32)))
-    return TunerFnResult(
-        tuner=tuner,
-        fit_kwargs={
-            "x": train_ds,
-            "validation_data": eval_ds,
-            "epochs": epochs,
-            "steps_per_epoch": steps_per_epoch,
-            "validation_steps": max(1, fn_args.eval_steps),
-            "verbose": 0,
-        },
-    )
+    return tuning.bayesian_search(fn_args, build, "val_accuracy", "max", "pets", 2,
+                                  train_ds, eval_ds, epochs, steps_per_epoch)
