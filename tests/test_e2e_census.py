@@ -6,46 +6,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from ml_metadata import metadata_store
 
 from models.census import features as F
-from pipelines import cli, factory, lineage
+from pipelines import cli, factory
 from tests.conftest import synthetic_census_rows, write_census_csv
+from tests.records import latest_run, serialized_examples
 
 pytestmark = pytest.mark.e2e
 
 from tests.conftest import CENSUS_BUDGET as BUDGET
 
 
-def _store(home):
-    return metadata_store.MetadataStore(lineage.sqlite_config(os.path.join(home, "metadata.sqlite")))
-
-
-def _latest_run(home):
-    store = _store(home)
-    run_id = lineage.list_run_ids(store, "mlops-census")[0]
-    return lineage.load_run(store, "mlops-census", run_id)
-
-
-def _serialized(rows):
-    out = []
-    for row in rows:
-        feature = {}
-        for name, value in row.items():
-            if name == F.LABEL_KEY:
-                continue
-            if isinstance(value, str):
-                feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-            else:
-                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-        out.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-    return out
-
-
 def test_census_run_trains_evaluates_blesses_and_pushes(census_run):
     root, home, status = census_run
     assert status == 0
-    record = _latest_run(home)
+    record = latest_run(home, "mlops-census")
     for node in (factory.EXAMPLE_GEN, factory.STATISTICS_GEN, factory.SCHEMA_GEN, factory.EXAMPLE_VALIDATOR,
                  factory.TRANSFORM, factory.TUNER, factory.TRAINER, factory.EVALUATOR, factory.PUSHER):
         assert record.nodes[node].state == "complete", node
@@ -59,7 +34,7 @@ def test_census_run_trains_evaluates_blesses_and_pushes(census_run):
 def test_examples_record_the_dvc_data_version(census_run):
     root, home, _ = census_run
     tracked = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
-    examples = _latest_run(home).nodes[factory.EXAMPLE_GEN].output("examples")
+    examples = latest_run(home, "mlops-census").nodes[factory.EXAMPLE_GEN].output("examples")
     assert examples.get("dvc_data_md5") == tracked
     assert examples.get("dvc_data_dirty") == 0
 
@@ -71,7 +46,8 @@ def test_pushed_model_scores_raw_examples(census_run):
     model = tf.saved_model.load(versions[-1])
     assert set(model.signatures) >= {"serving_default", "transform_features"}
     rows = synthetic_census_rows(50, seed=99)
-    probs = model.signatures["serving_default"](examples=tf.constant(_serialized(rows)))["probabilities"].numpy()
+    probs = model.signatures["serving_default"](
+        examples=tf.constant(serialized_examples(rows, drop={F.LABEL_KEY})))["probabilities"].numpy()
     assert probs.shape == (50, 2) and probs.dtype == np.float32
     assert np.all((probs >= 0) & (probs <= 1))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -88,7 +64,7 @@ def test_second_run_is_served_from_cache(census_run):
         assert cli.main(["run", "census", "--home", home] + BUDGET) == 0
     finally:
         os.chdir(cwd)
-    record = _latest_run(home)
+    record = latest_run(home, "mlops-census")
     for node in (factory.EXAMPLE_GEN, factory.STATISTICS_GEN, factory.SCHEMA_GEN, factory.EXAMPLE_VALIDATOR,
                  factory.TRANSFORM, factory.TUNER, factory.TRAINER):
         assert record.nodes[node].state == "cached", node
@@ -109,7 +85,7 @@ def test_schema_anomaly_stops_the_pipeline_before_training(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == 1
     assert "income_bracket" in out and "DataAnomalyError" in out
-    record = _latest_run(str(home))
+    record = latest_run(home, "mlops-census")
     assert record.nodes[factory.EXAMPLE_VALIDATOR].state == "failed"
     for node in (factory.TRANSFORM, factory.TRAINER, factory.PUSHER):
         assert node not in record.nodes, node

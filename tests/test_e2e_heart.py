@@ -5,11 +5,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from ml_metadata import metadata_store
 
 from models.heart import features as F
-from pipelines import cli, evaluation, factory, lineage
+from pipelines import cli, evaluation, factory
 from tests.heart_data import synthetic_heart_rows, write_heart_csv
+from tests.records import latest_run, serialized_examples
 
 pytestmark = pytest.mark.e2e
 
@@ -22,26 +22,7 @@ def heart_run(tmp_path_factory):
     write_heart_csv(root / "data" / "heart" / "heart.csv", synthetic_heart_rows(300, seed=4))
     home = root / "home"
     status = cli.main(["run", "heart", "--home", str(home), "--data-root", str(root / "data")] + BUDGET)
-    store = metadata_store.MetadataStore(lineage.sqlite_config(str(home / "metadata.sqlite")))
-    run_id = lineage.list_run_ids(store, "mlops-heart")[0]
-    return home, status, lineage.load_run(store, "mlops-heart", run_id)
-
-
-def _serialized(rows):
-    out = []
-    for row in rows:
-        feature = {}
-        for name, value in row.items():
-            if name == F.LABEL_KEY:
-                continue
-            if isinstance(value, str):
-                feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-            elif isinstance(value, float):
-                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-            else:
-                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-        out.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-    return out
+    return home, status, latest_run(home, "mlops-heart")
 
 
 def test_heart_run_without_tuner_blesses_and_pushes(heart_run):
@@ -71,7 +52,8 @@ def test_pushed_model_scores_raw_rows_and_tolerates_an_unseen_category(heart_run
     model = tf.saved_model.load(versions[-1])
     rows = synthetic_heart_rows(60, seed=99)
     rows[0]["thal"] = "1"  # a code the training data never had: the OOV bucket
-    probs = model.signatures["serving_default"](examples=tf.constant(_serialized(rows)))["probabilities"].numpy()
+    probs = model.signatures["serving_default"](
+        examples=tf.constant(serialized_examples(rows, drop={F.LABEL_KEY})))["probabilities"].numpy()
     assert probs.shape == (60, 2) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     labels = np.array([r[F.LABEL_KEY] for r in rows])

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from ml_metadata import metadata_store
 
 from models.pets import features as F
-from pipelines import cli, evaluation, factory, lineage
+from pipelines import cli, evaluation, factory
+from tests.records import latest_run
 from tests.pets_images import serialized_examples, synthetic_image, write_pets, write_truncated_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -18,12 +18,6 @@ pytestmark = pytest.mark.e2e
 # The task's default config with tiny images (see pets_run) and a tiny training budget.
 IMAGE_SIZE = 32
 BUDGET = ["--max-trials", "1", "--tuner-steps", "12", "--train-steps", "90", "--eval-steps", "1"]
-
-
-def _latest_run(home):
-    store = metadata_store.MetadataStore(lineage.sqlite_config(os.path.join(home, "metadata.sqlite")))
-    run_id = lineage.list_run_ids(store, "mlops-pets")[0]
-    return lineage.load_run(store, "mlops-pets", run_id)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +43,7 @@ def pets_run(tmp_path_factory):
 def test_pets_run_trains_evaluates_blesses_and_pushes(pets_run):
     home, status = pets_run
     assert status == 0
-    record = _latest_run(home)
+    record = latest_run(home, "mlops-pets")
     for node in (factory.EXAMPLE_GEN, factory.STATISTICS_GEN, factory.SCHEMA_GEN, factory.EXAMPLE_VALIDATOR,
                  factory.TRANSFORM, factory.TUNER, factory.TRAINER, factory.EVALUATOR, factory.PUSHER):
         assert record.nodes[node].state == "complete", node
@@ -61,7 +55,7 @@ def test_pets_run_trains_evaluates_blesses_and_pushes(pets_run):
 
 def test_corrupt_file_is_skipped_and_recorded_on_the_examples(pets_run):
     home, _ = pets_run
-    examples = _latest_run(home).nodes[factory.EXAMPLE_GEN].output("examples")
+    examples = latest_run(home, "mlops-pets").nodes[factory.EXAMPLE_GEN].output("examples")
     assert examples.get("skipped_count") == 1
     assert examples.get("skipped_files") == "dog/dog.corrupt.jpg"
     assert examples.get("image_count") == 120
@@ -70,7 +64,7 @@ def test_corrupt_file_is_skipped_and_recorded_on_the_examples(pets_run):
 
 def test_evaluation_is_sliced_by_class(pets_run):
     home, _ = pets_run
-    uri = _latest_run(home).nodes[factory.EVALUATOR].output("evaluation").uri
+    uri = latest_run(home, "mlops-pets").nodes[factory.EVALUATOR].output("evaluation").uri
     slices = {m.slice: m.candidate for m in evaluation.load_slice_metrics(uri)}
     assert {"Overall", "label_name=cat", "label_name=dog"} <= set(slices)
     overall = slices["Overall"]
@@ -81,7 +75,7 @@ def test_evaluation_is_sliced_by_class(pets_run):
 
 def test_trainer_logs_training_throughput(pets_run):
     home, _ = pets_run
-    model_run = _latest_run(home).nodes[factory.TRAINER].output("model_run")
+    model_run = latest_run(home, "mlops-pets").nodes[factory.TRAINER].output("model_run")
     result = json.loads(open(os.path.join(model_run.uri, "throughput.json")).read())
     assert result["images_per_second"] > 0 and result["batch_size"] == 32
 

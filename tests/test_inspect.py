@@ -12,23 +12,19 @@ import subprocess
 import tempfile
 
 import pytest
-from ml_metadata import metadata_store
 
 from pipelines import cli, evaluation, factory, inspect_runs, lineage, report, slices, summary
 from pipelines.local_runner import LocalLayout
+from tests.records import metadata
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # A page that loads anything from the network: src/href/url()/@import pointing at http(s).
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import""", re.I)
 
 
-def _store(home):
-    return metadata_store.MetadataStore(lineage.sqlite_config(os.path.join(home, "metadata.sqlite")))
-
-
 def _runs(home):
     """Run records of the fixture's pipeline, oldest first."""
-    store = _store(home)
+    store = metadata(home)
     return [lineage.load_run(store, "mlops-census", r) for r in reversed(lineage.list_run_ids(store, "mlops-census"))]
 
 
