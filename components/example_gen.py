@@ -238,7 +238,7 @@ def _CsvToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], spli
     for other in files[1:]:
         if read_header(other) != columns:
             raise CsvInputError(f"{other} has a different header from {files[0]}; files of one split must share it")
-    logging.info("CsvExampleGen: %d file(s) match %s, columns %s", len(files), pattern, columns)
+    logging.info("ExampleGen: %d file(s) match %s, columns %s", len(files), pattern, columns)
 
     records = (
         pipeline
@@ -307,9 +307,9 @@ class VersionedCsvExecutor(BaseExampleGenExecutor):
             raise CsvInputError(message) from None
         report = read_reports(examples.uri)
         for note in report["mixed_type_columns"]:
-            logging.warning("CsvExampleGen: mostly numeric column read as strings: %s", note)
+            logging.warning("ExampleGen: mostly numeric column read as strings: %s", note)
         if report["invalid_utf8_rows"]:
-            logging.warning("CsvExampleGen: %d row(s) had invalid UTF-8 (replaced by U+FFFD), e.g. %s",
+            logging.warning("ExampleGen: %d row(s) had invalid UTF-8 (replaced by U+FFFD), e.g. %s",
                             report["invalid_utf8_rows"], ", ".join(report["invalid_utf8_where"]))
         version = dv.from_exec_properties(exec_properties)
         for artifact in output_dict[standard_component_specs.EXAMPLES_KEY]:
@@ -323,7 +323,7 @@ def csv_example_gen(
     input_base: str,
     data_version: Mapping[str, Any],
     split_ratio=(4, 1),
-    component_id: str = "CsvExampleGen",
+    component_id: str = "ExampleGen",
     output_config: Optional[example_gen_pb2.Output] = None,
 ):
     """A CSV ExampleGen with a deterministic hash-based train/eval split."""

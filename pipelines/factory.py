@@ -18,7 +18,7 @@ from components.strict_example_validator import StrictExampleValidator
 from pipelines.config import EvalSpec, TaskConfig, import_object
 
 # Node ids, shared with the runners and the CLI's summaries.
-EXAMPLE_GEN = "CsvExampleGen"
+EXAMPLE_GEN = "ExampleGen"
 STATISTICS_GEN = "StatisticsGen"
 SCHEMA_GEN = "SchemaGen"
 EXAMPLE_VALIDATOR = "ExampleValidator"

@@ -16,7 +16,7 @@ PIPELINE_PREFIX = "mlops-"
 # tests/test_inspect.py checks they match. Runs without a node (e.g. no Registrar yet) still read.
 EVALUATOR, PUSHER, REGISTRAR = "Evaluator", "Pusher", "Registrar"
 NODE_ORDER = [
-    "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Tuner", "Trainer",
+    "ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Tuner", "Trainer",
     "latest_blessed_model_resolver", EVALUATOR, PUSHER, REGISTRAR,
 ]
 

@@ -2,7 +2,7 @@
 atomic, and data that does not match data.dvc needs --allow-dirty (README "Reliability").
 
 Each census row of the policy table is one real `mlops run census` on tiny synthetic data that must
-stop at the component the policy names (CsvExampleGen or ExampleValidator) with a message naming
+stop at the component the policy names (ExampleGen or ExampleValidator) with a message naming
 the file/line or the column and the anomaly; nothing after it runs, nothing is pushed or
 registered. Process-level faults (kill, lock, drift, promote crash) are in test_reliability_process.py.
 """
@@ -182,7 +182,7 @@ def test_sigterm_cancels_the_running_component_and_exits_143(tmp_path, capsys, m
     out = capsys.readouterr().out
 
     assert status == 128 + signal.SIGTERM and time.monotonic() - started < 50
-    assert "RunInterrupted: stopped by SIGTERM" in out and "the run was interrupted at CsvExampleGen" in out
+    assert "RunInterrupted: stopped by SIGTERM" in out and "the run was interrupted at ExampleGen" in out
     record = _latest(home)
     assert record.nodes[factory.EXAMPLE_GEN].state == "canceled"
     assert set(record.nodes) == {factory.EXAMPLE_GEN}

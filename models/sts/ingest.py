@@ -18,7 +18,7 @@ from models.sts import features as F
 
 
 def presplit_csv_example_gen(input_base: str, data_version: Mapping[str, Any], splits: Mapping[str, str],
-                             component_id: str = "CsvExampleGen"):
+                             component_id: str = "ExampleGen"):
     """A CSV ExampleGen for data that comes already split: splits maps an output split name to a file
     pattern under input_base, e.g. {"train": "train/*", "eval": "dev/*"}. The output keeps exactly
     those splits (an empty output config: no re-splitting)."""
@@ -35,7 +35,7 @@ def presplit_csv_example_gen(input_base: str, data_version: Mapping[str, Any], s
 
 
 def example_gen(input_base: str, data_version: Mapping[str, Any], split_ratio=None,
-                component_id: str = "CsvExampleGen"):
+                component_id: str = "ExampleGen"):
     return presplit_csv_example_gen(
         input_base=input_base,
         data_version=data_version,
