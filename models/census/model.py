@@ -68,6 +68,45 @@ class ColumnEmbedding(layers.Layer):
         return {**super().get_config(), "num_columns": self.num_columns, "dim": self.dim}
 
 
+class PeriodicEmbedding(layers.Layer):
+    """Numbers to vectors (Gorishniy et al. 2022, "PLR"): each of the n features x becomes
+    ReLU(W_j [cos 2πc_j x, sin 2πc_j x] + b_j) with k trainable frequencies c_j ~ N(0, sigma) per
+    feature and a per-feature linear map to `dim`. Input [batch, n], output [batch, n, dim]."""
+
+    def __init__(self, num_features: int, frequencies: int, dim: int, sigma: float, **kwargs):
+        super().__init__(**kwargs)
+        self.num_features, self.frequencies, self.dim, self.sigma = num_features, frequencies, dim, sigma
+
+    def build(self, input_shape):
+        n, k = self.num_features, self.frequencies
+        self.coefficients = self.add_weight(
+            name="coefficients", shape=(n, k), initializer=keras.initializers.RandomNormal(stddev=self.sigma)
+        )
+        self.kernel = self.add_weight(name="kernel", shape=(n, 2 * k, self.dim), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(n, self.dim), initializer="zeros")
+
+    def call(self, x):
+        angles = 2 * 3.141592653589793 * self.coefficients[None] * keras.ops.expand_dims(x, -1)
+        periodic = keras.ops.concatenate([keras.ops.cos(angles), keras.ops.sin(angles)], axis=-1)
+        return keras.ops.relu(keras.ops.einsum("bnf,nfd->bnd", periodic, self.kernel) + self.bias)
+
+    def get_config(self):
+        return {**super().get_config(), "num_features": self.num_features, "frequencies": self.frequencies,
+                "dim": self.dim, "sigma": self.sigma}
+
+
+def _numeric_features(num_inputs, numeric: Sequence[str], embedding: str, dim: int, sigma: float, frequencies: int):
+    """The numeric part of the MLP head's input: layer-normed values, plus periodic embeddings."""
+    stacked = Stack(name="stack_numeric")([num_inputs[n] for n in numeric])
+    parts = [layers.LayerNormalization(epsilon=1e-6, name="numeric_norm")(stacked)]
+    if embedding == "periodic":
+        embedded = PeriodicEmbedding(len(numeric), frequencies, dim, sigma, name="numeric_periodic")(stacked)
+        parts.append(layers.Flatten(name="flatten_numeric")(embedded))
+    elif embedding != "none":
+        raise ValueError(f"unknown numeric_embedding {embedding!r}; choose 'none' or 'periodic'")
+    return parts
+
+
 def build_tabtransformer(
     vocab_sizes: Mapping[str, int],
     numeric: Sequence[str] = F.MODEL_NUMERIC,
@@ -78,10 +117,14 @@ def build_tabtransformer(
     dropout: float = 0.1,
     mlp_hidden_factors: Sequence[float] = (2, 1),
     use_column_embedding: bool = True,
+    numeric_embedding: str = "none",
+    periodic_sigma: float = 1.0,
+    periodic_frequencies: int = 16,
     **_: object,
 ) -> keras.Model:
     """Category embeddings → N × (multi-head attention + feed-forward, skips + layer norm);
-    numeric features layer-normed; both concatenated into an MLP head."""
+    numeric features layer-normed (and, with numeric_embedding="periodic", embedded by
+    PeriodicEmbedding); all concatenated into an MLP head."""
     categorical = list(vocab_sizes)
     cat_inputs, num_inputs = _inputs(categorical, numeric)
     embedded = [
@@ -104,11 +147,9 @@ def build_tabtransformer(
             layers.Add(name=f"ffn_skip{block}")([x, ff])
         )
     contextual = layers.Flatten(name="flatten_categories")(x)
-    numeric_stack = Stack(name="stack_numeric")(
-        [num_inputs[n] for n in numeric]
-    )
-    numeric_norm = layers.LayerNormalization(epsilon=1e-6, name="numeric_norm")(numeric_stack)
-    features = layers.Concatenate(name="all_features")([contextual, numeric_norm])
+    numbers = _numeric_features(num_inputs, numeric, numeric_embedding, embedding_dim, periodic_sigma,
+                                periodic_frequencies)
+    features = layers.Concatenate(name="all_features")([contextual, *numbers])
     width = features.shape[-1]
     hidden = [max(1, int(f * width)) for f in mlp_hidden_factors]
     head = _mlp(features, hidden, dropout, name="mlp")
