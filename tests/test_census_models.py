@@ -62,3 +62,25 @@ def test_model_survives_a_saved_model_round_trip(tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "m"))
     got = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in batch.items()})["probabilities"]
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_periodic_embedding_maps_each_number_to_a_vector_that_depends_on_it():
+    from models.census.model import PeriodicEmbedding
+
+    layer = PeriodicEmbedding(num_features=3, frequencies=4, dim=6, sigma=3.0)
+    x = np.array([[0.0, 1.0, -2.0], [0.5, 1.0, -2.0]], dtype="float32")
+    out = layer(x).numpy()
+    assert out.shape == (2, 3, 6) and np.all(out >= 0)  # ReLU
+    assert not np.allclose(out[0, 0], out[1, 0])  # the first feature differs between the rows
+    np.testing.assert_allclose(out[0, 1:], out[1, 1:], rtol=1e-6)  # features are embedded separately
+    assert np.std(layer.coefficients.numpy()) > 1.0  # frequencies drawn at scale sigma
+
+
+def test_numeric_embedding_is_selectable_and_validated():
+    plain = build_model({"num_transformer_blocks": 1, "numeric_embedding": "none"}, VOCAB)
+    periodic = build_model({"num_transformer_blocks": 1, "numeric_embedding": "periodic"}, VOCAB)
+    assert "numeric_periodic" in [layer.name for layer in periodic.layers]
+    assert "numeric_periodic" not in [layer.name for layer in plain.layers]
+    assert periodic(_batch(), training=False).shape == (8, 2)
+    with pytest.raises(ValueError, match="unknown numeric_embedding 'fourier'"):
+        build_model({"numeric_embedding": "fourier"}, VOCAB)

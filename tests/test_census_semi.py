@@ -27,7 +27,7 @@ def test_profiles_leave_the_census_default_alone():
     assert default.tuner_fn and "pretrain" not in default.custom_config
     assert semi_task.tuner_fn is None
     assert semi_task.custom_config["pretrain"]["mask_rate"] == 0.15
-    assert semi_task.custom_config["hparams"] == {"learning_rate": 3e-4}
+    assert semi_task.custom_config["hparams"] == {"learning_rate": 3e-4, "numeric_embedding": "none"}
 
 
 def test_pretrainer_shares_embeddings_and_blocks_with_the_classifier():

@@ -12,6 +12,7 @@ from models.common import training, tuning
 
 # The search space (documented in models/census/config.py).
 MLP_FACTORS = ["2,1", "1,0.5", "4,2"]
+PERIODIC_SIGMAS = [1.0, 3.0, 10.0]
 
 
 def search_space(hp: keras_tuner.HyperParameters, model: str) -> dict:
@@ -26,6 +27,7 @@ def search_space(hp: keras_tuner.HyperParameters, model: str) -> dict:
     if model == "tabtransformer":
         values["num_transformer_blocks"] = hp.Int("num_transformer_blocks", 1, 3)
         values["num_heads"] = hp.Choice("num_heads", [2, 4])
+        values["periodic_sigma"] = hp.Choice("periodic_sigma", PERIODIC_SIGMAS)
     return values
 
 
