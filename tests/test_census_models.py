@@ -84,3 +84,43 @@ def test_numeric_embedding_is_selectable_and_validated():
     assert periodic(_batch(), training=False).shape == (8, 2)
     with pytest.raises(ValueError, match="unknown numeric_embedding 'fourier'"):
         build_model({"numeric_embedding": "fourier"}, VOCAB)
+
+
+def test_tuner_space_defaults_are_the_hand_tuned_hyperparameters():
+    import keras_tuner
+
+    from models.census.model import DEFAULT_HPARAMS, parse_factors
+    from models.census.tuner import search_space
+
+    values = search_space(keras_tuner.HyperParameters(), "tabtransformer")
+    for name in ("embedding_dim", "dropout", "learning_rate", "weight_decay", "num_transformer_blocks",
+                 "num_heads", "periodic_sigma"):
+        assert values[name] == pytest.approx(DEFAULT_HPARAMS[name]), name
+    assert parse_factors(values["mlp_hidden_factors"]) == parse_factors(DEFAULT_HPARAMS["mlp_hidden_factors"])
+
+
+def test_warm_started_search_measures_the_defaults_first(tmp_path):
+    import keras
+    import keras_tuner
+
+    from models.common.tuning import WarmStartBayesianOracle
+
+    tried = []
+
+    def build(hp):
+        units = hp.Choice("units", [1, 2, 3, 4, 5, 6, 7, 8], default=7)
+        rate = hp.Float("rate", 1e-4, 1e-1, sampling="log", default=3e-3)
+        tried.append((units, rate))
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(units), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(rate), loss="mse")
+        return model
+
+    tuner = keras_tuner.Tuner(
+        oracle=WarmStartBayesianOracle(objective=keras_tuner.Objective("loss", "min"), max_trials=3, seed=0),
+        hypermodel=build, directory=str(tmp_path), project_name="warm", overwrite=True)
+    x = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    tuner.search(x, x[:, :1], epochs=1, verbose=0)
+    trials = sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
+    assert len(trials) == 3
+    assert trials[0].hyperparameters.values == {"units": 7, "rate": 3e-3}
+    assert any(t.hyperparameters.values != trials[0].hyperparameters.values for t in trials[1:])

@@ -1,10 +1,11 @@
 """The census task: UCI Adult income (<=50K / >50K) with a TabTransformer.
 
-Tuner search space (Keras Tuner, Bayesian optimisation, objective: eval loss), see tuner.py:
+Tuner search space (Keras Tuner, Bayesian optimisation, objective: eval loss, first trial = the
+defaults in model.DEFAULT_HPARAMS), see tuner.py:
   embedding_dim           8 | 16 | 32
   num_transformer_blocks  1 .. 3          (TabTransformer only)
   num_heads               2 | 4           (TabTransformer only)
-  periodic_sigma          1 | 3 | 10      (TabTransformer only: init scale of the numeric columns'
+  periodic_sigma          3 | 10 | 30     (TabTransformer only: init scale of the numeric columns'
                                            periodic-embedding frequencies, model.PeriodicEmbedding)
   dropout                 0.0 .. 0.3, step 0.1
   mlp_hidden_factors      [2, 1] | [1, 0.5] | [4, 2]   (hidden widths as multiples of the input width)
@@ -29,8 +30,8 @@ TASK = TaskConfig(
     schema_file="models/census/schema.pbtxt",
     train_steps=3000,
     eval_steps=25,
-    tuner_max_trials=4,
-    tuner_train_steps=600,
+    tuner_max_trials=6,
+    tuner_train_steps=1000,
     custom_config={"model": "tabtransformer", "batch_size": 256},
     eval=EvalSpec(
         metrics=("AUC", "BinaryAccuracy", "Precision", "Recall", "Calibration", "CalibrationPlot"),

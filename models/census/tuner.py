@@ -6,28 +6,31 @@ import tensorflow_transform as tft
 from tfx.components.tuner.component import TunerFnResult
 
 from models.census import features as F
-from models.census.model import build_model
+from models.census.model import DEFAULT_HPARAMS, build_model
 from models.census.trainer import datasets, vocab_sizes
 from models.common import training, tuning
 
 # The search space (documented in models/census/config.py).
 MLP_FACTORS = ["2,1", "1,0.5", "4,2"]
-PERIODIC_SIGMAS = [1.0, 3.0, 10.0]
+PERIODIC_SIGMAS = [3.0, 10.0, 30.0]
 
 
 def search_space(hp: keras_tuner.HyperParameters, model: str) -> dict:
+    """The search space; every default is DEFAULT_HPARAMS' value, the Tuner's first trial."""
+    d = DEFAULT_HPARAMS
     values = {
         "model": model,
-        "embedding_dim": hp.Choice("embedding_dim", [8, 16, 32]),
-        "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1),
-        "mlp_hidden_factors": hp.Choice("mlp_hidden_factors", MLP_FACTORS),
-        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
-        "weight_decay": hp.Float("weight_decay", 1e-5, 1e-3, sampling="log"),
+        "embedding_dim": hp.Choice("embedding_dim", [8, 16, 32], default=d["embedding_dim"]),
+        "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1, default=d["dropout"]),
+        "mlp_hidden_factors": hp.Choice("mlp_hidden_factors", MLP_FACTORS,
+                                        default=",".join(f"{f:g}" for f in d["mlp_hidden_factors"])),
+        "learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log", default=d["learning_rate"]),
+        "weight_decay": hp.Float("weight_decay", 1e-5, 1e-3, sampling="log", default=d["weight_decay"]),
     }
     if model == "tabtransformer":
-        values["num_transformer_blocks"] = hp.Int("num_transformer_blocks", 1, 3)
-        values["num_heads"] = hp.Choice("num_heads", [2, 4])
-        values["periodic_sigma"] = hp.Choice("periodic_sigma", PERIODIC_SIGMAS)
+        values["num_transformer_blocks"] = hp.Int("num_transformer_blocks", 1, 3, default=d["num_transformer_blocks"])
+        values["num_heads"] = hp.Choice("num_heads", [2, 4], default=d["num_heads"])
+        values["periodic_sigma"] = hp.Choice("periodic_sigma", PERIODIC_SIGMAS, default=d["periodic_sigma"])
     return values
 
 

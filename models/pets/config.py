@@ -5,7 +5,8 @@ Transform: decode JPEG/PNG, resize to IMAGE_SIZE², scale to [0, 1]; label cat=0
 Model: Xception-lite with flip / rotation / zoom augmentation (models/pets/model.py), AdamW with a
 cosine-decayed learning rate.
 
-Tuner search space (Keras Tuner, Bayesian optimisation, objective: eval accuracy), see tuner.py:
+Tuner search space (Keras Tuner, Bayesian optimisation, objective: eval accuracy, first trial = the
+defaults in model.DEFAULT_HPARAMS), see tuner.py:
   base_width     custom_config["tuner_base_widths"]: 24 | 32 (default), 32 | 48 | 64 (gpu)
                  (block widths base, 2·base, 4·base, …; the final sep-conv is 2× the last block)
   num_blocks     3 .. 4           (residual blocks, each halves the resolution)

@@ -7,7 +7,7 @@ from tfx.components.tuner.component import TunerFnResult
 
 from models.common import training, tuning
 from models.pets import features as F
-from models.pets.model import build_model
+from models.pets.model import DEFAULT_HPARAMS, build_model
 from models.pets.preprocessing import image_size_of
 from models.pets.trainer import datasets
 
@@ -20,11 +20,15 @@ LEARNING_RATE = (1e-3, 3e-3)
 
 
 def search_space(hp: keras_tuner.HyperParameters, base_widths=BASE_WIDTHS) -> dict:
+    """The search space; defaults (the Tuner's first trial) are DEFAULT_HPARAMS' values where the
+    space holds them."""
+    d = DEFAULT_HPARAMS
+    widths = [int(w) for w in base_widths]
     return {
-        "base_width": hp.Choice("base_width", [int(w) for w in base_widths]),
-        "num_blocks": hp.Int("num_blocks", *NUM_BLOCKS),
-        "dropout": hp.Float("dropout", *DROPOUT[:2], step=DROPOUT[2]),
-        "learning_rate": hp.Float("learning_rate", *LEARNING_RATE, sampling="log"),
+        "base_width": hp.Choice("base_width", widths, default=d["base_width"] if d["base_width"] in widths else None),
+        "num_blocks": hp.Int("num_blocks", *NUM_BLOCKS, default=d["num_blocks"]),
+        "dropout": hp.Float("dropout", *DROPOUT[:2], step=DROPOUT[2], default=d["dropout"]),
+        "learning_rate": hp.Float("learning_rate", *LEARNING_RATE, sampling="log", default=d["learning_rate"]),
     }
 
 
