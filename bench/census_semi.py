@@ -6,7 +6,7 @@ labelled rows: a hash of each row picks them) in one home, so ExampleGen/Transfo
 every run is evaluated by TFMA on the same eval split. The pre-trained arm first does masked-column
 reconstruction on every training row without labels. Prints eval-split AUC and accuracy per arm and
 seed, their means, the pre-training loss, and wall times.
-Usage: .venv/bin/python bench/census_semi.py [--home DIR] [--label-fraction 0.1] [--seeds 1]
+Usage: .venv/bin/python bench/census_semi.py [--home DIR] [--label-fraction 0.1] [--seeds 1] [--first-seed 42]
        [--pretrain-epochs N] [--train-steps N] [--full-labels]   (--full-labels adds a 100 %-label reference)
 """
 from __future__ import annotations
@@ -41,7 +41,8 @@ def main() -> int:
     parser.add_argument("--home", help="state dir (default: a fresh temp dir, removed afterwards)")
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--label-fraction", type=float, default=0.1)
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=1, help="number of training seeds per arm")
+    parser.add_argument("--first-seed", type=int, default=42, help="seeds run from this one upwards")
     parser.add_argument("--pretrain-epochs", type=float)
     parser.add_argument("--train-steps", type=int)
     parser.add_argument("--full-labels", action="store_true", help="also train supervised on every label")
@@ -61,7 +62,7 @@ def main() -> int:
         arms.append(("supervised, all labels", {**supervised_config, "label_fraction": 1.0}))
     results = []
     with bench_home(args.home, args.data_root, "bench-census-semi-") as bench:
-        for seed in range(42, 42 + args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for name, config in arms:
                 task = dataclasses.replace(base, custom_config={**config, "seed": seed})
                 run = timed_run(task, bench, f"semi-{name.split()[0]}-{seed}")
