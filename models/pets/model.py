@@ -38,6 +38,9 @@ DEFAULT_HPARAMS = {
     "weight_decay": 0.01,
     "rotation": 0.1,
     "zoom": 0.2,
+    # Random shift (fraction of the side) and contrast; 0 turns a transform off.
+    "translation": 0.0,
+    "contrast": 0.0,
     # Faster-moving BatchNorm statistics than Keras' 0.99: with ~50 steps per epoch on ~1,500 photos
     # the inference-time statistics otherwise lag training for several epochs.
     "bn_momentum": 0.9,
@@ -49,17 +52,23 @@ def block_widths(base_width: int, num_blocks: int, max_width: int = MAX_WIDTH) -
     return [min(int(base_width) * 2**i, max_width) for i in range(int(num_blocks))]
 
 
-def augmentation(rotation: float, zoom: float, seed: Optional[int] = None) -> keras.Sequential:
-    """Random horizontal flip, rotation (fraction of a full turn) and zoom. Keras applies these only
-    when called with training=True; at inference they pass images through unchanged."""
-    return keras.Sequential(
-        [
-            layers.RandomFlip("horizontal", seed=seed, name="random_flip"),
-            layers.RandomRotation(rotation, fill_mode="reflect", seed=seed, name="random_rotation"),
-            layers.RandomZoom(zoom, fill_mode="reflect", seed=seed, name="random_zoom"),
-        ],
-        name="augmentation",
-    )
+def augmentation(rotation: float, zoom: float, translation: float = 0.0, contrast: float = 0.0,
+                 seed: Optional[int] = None) -> keras.Sequential:
+    """Random horizontal flip, rotation (fraction of a full turn), zoom and, when non-zero,
+    translation (fraction of the side) and contrast. Keras applies these only when called with
+    training=True; at inference they pass images through unchanged."""
+    steps = [
+        layers.RandomFlip("horizontal", seed=seed, name="random_flip"),
+        layers.RandomRotation(rotation, fill_mode="reflect", seed=seed, name="random_rotation"),
+        layers.RandomZoom(zoom, fill_mode="reflect", seed=seed, name="random_zoom"),
+    ]
+    if translation:
+        steps.append(layers.RandomTranslation(translation, translation, fill_mode="reflect", seed=seed,
+                                              name="random_translation"))
+    if contrast:
+        # value_range: the images are already scaled to [0, 1].
+        steps.append(layers.RandomContrast(contrast, value_range=(0.0, 1.0), seed=seed, name="random_contrast"))
+    return keras.Sequential(steps, name="augmentation")
 
 
 def _conv_bn(x, width: int, name: str, bn_momentum: float, relu: bool = True):
@@ -79,6 +88,8 @@ def build_xception_lite(
     dropout: float = 0.3,
     rotation: float = 0.1,
     zoom: float = 0.2,
+    translation: float = 0.0,
+    contrast: float = 0.0,
     augment: bool = True,
     bn_momentum: float = 0.9,
     seed: Optional[int] = None,
@@ -110,16 +121,34 @@ def build_xception_lite(
     if not augment:
         return core
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name=F.IMAGE_XF)
-    augmented = augmentation(rotation, zoom, seed)(inputs)
+    augmented = augmentation(rotation, zoom, translation, contrast, seed)(inputs)
     return keras.Model({F.IMAGE_XF: inputs}, core({F.IMAGE_XF: augmented}), name=f"{CORE_NAME}_augmented")
 
 
-def inference_model(model: keras.Model) -> keras.Model:
-    """The network without its augmentation layers (shares the trained weights)."""
+class FlipAveraged(keras.Model):
+    """Test-time augmentation: the mean of the network's probabilities on the image and on its
+    mirror image (the flip the network was trained with), so a prediction does not depend on
+    which way the animal faces."""
+
+    def __init__(self, network: keras.Model, **kwargs):
+        super().__init__(name=kwargs.pop("name", f"{network.name}_flip_averaged"), **kwargs)
+        self.network = network
+
+    def call(self, inputs, training=False):
+        images = inputs[F.IMAGE_XF]
+        mirrored = keras.ops.flip(images, axis=2)  # [batch, height, width, channels]: flip the width
+        return 0.5 * (self.network({F.IMAGE_XF: images}, training=training)
+                      + self.network({F.IMAGE_XF: mirrored}, training=training))
+
+
+def inference_model(model: keras.Model, flip_average: bool = False) -> keras.Model:
+    """The network without its augmentation layers (shares the trained weights); with flip_average,
+    wrapped in FlipAveraged."""
     try:
-        return model.get_layer(CORE_NAME)
+        network = model.get_layer(CORE_NAME)
     except ValueError:
-        return model
+        network = model
+    return FlipAveraged(network) if flip_average else network
 
 
 def build_model(
@@ -142,6 +171,8 @@ def build_model(
         dropout=float(hp["dropout"]),
         rotation=float(hp["rotation"]),
         zoom=float(hp["zoom"]),
+        translation=float(hp["translation"]),
+        contrast=float(hp["contrast"]),
         bn_momentum=float(hp["bn_momentum"]),
         seed=seed,
     )

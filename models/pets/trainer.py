@@ -114,7 +114,9 @@ def run_fn(fn_args):
         callbacks=callbacks(fn_args.model_run_dir, config) + [throughput],
         verbose=2,
     )
-    # Exported without the augmentation layers (they are identity at inference anyway).
+    # Exported without the augmentation layers (they are identity at inference anyway); with
+    # custom_config["flip_average"], serving averages the photo and its mirror image.
+    network = inference_model(model, flip_average=bool(config.get("flip_average", False)))
     training.ServingModule(
-        inference_model(model), tf_transform_output, F.LABEL_KEY, MODEL_FEATURES, serving_features=SERVING_FEATURES
+        network, tf_transform_output, F.LABEL_KEY, MODEL_FEATURES, serving_features=SERVING_FEATURES
     ).save(fn_args.serving_model_dir)
