@@ -83,8 +83,7 @@ def run_fn(fn_args):
         train_ds,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        validation_data=eval_ds,
-        validation_steps=max(1, fn_args.eval_steps),
+        validation_data=training.validation_set(eval_ds, fn_args.eval_steps),
         callbacks=training.fit_callbacks(fn_args.model_run_dir),
         verbose=2,
     )

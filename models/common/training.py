@@ -40,6 +40,17 @@ def make_dataset(
     return dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def validation_set(dataset: tf.data.Dataset, steps: int) -> tf.data.Dataset:
+    """The first `steps` batches of an (endless) eval dataset as a finite, cached set that every
+    validation pass of `fit` reuses: pass it as validation_data, without validation_steps.
+
+    Keras drops its validation iterator after every pass. Dropping one on an endless, prefetching
+    input pipeline blocked for about 20 s in half of the passes here (pets: 285 s of a 943 s
+    Trainer); a finite set has nothing left in flight when its pass ends.
+    """
+    return dataset.take(max(1, int(steps))).cache()
+
+
 def hyperparameters_from(fn_args, defaults: Mapping[str, object], overrides: Mapping[str, object] = ()):
     """defaults < task config overrides < the Tuner's best hyperparameters (when there was a Tuner)."""
     values = {**defaults, **dict(overrides)}

@@ -4,6 +4,8 @@ from __future__ import annotations
 import keras_tuner
 from tfx.components.tuner.component import TunerFnResult
 
+from models.common import training
+
 
 class WarmStartBayesianOracle(keras_tuner.oracles.BayesianOptimizationOracle):
     """Bayesian optimisation whose first trial is the search space's defaults (the task's hand-tuned
@@ -37,10 +39,9 @@ def bayesian_search(fn_args, build, objective: str, direction: str, project: str
         tuner=tuner,
         fit_kwargs={
             "x": train_ds,
-            "validation_data": eval_ds,
+            "validation_data": training.validation_set(eval_ds, fn_args.eval_steps),
             "epochs": epochs,
             "steps_per_epoch": steps_per_epoch,
-            "validation_steps": max(1, fn_args.eval_steps),
             "verbose": 0,
         },
     )

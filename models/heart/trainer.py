@@ -37,8 +37,7 @@ def run_fn(fn_args):
         dataset(fn_args.train_files, True),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        validation_data=dataset(fn_args.eval_files, False),
-        validation_steps=max(1, fn_args.eval_steps),
+        validation_data=training.validation_set(dataset(fn_args.eval_files, False), fn_args.eval_steps),
         callbacks=training.fit_callbacks(fn_args.model_run_dir, patience=int(config.get("patience", 3))),
         verbose=2,
     )

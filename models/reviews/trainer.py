@@ -66,8 +66,7 @@ def run_fn(fn_args):
         dataset(fn_args.train_files, True),
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        validation_data=dataset(fn_args.eval_files, False),
-        validation_steps=max(1, fn_args.eval_steps),
+        validation_data=training.validation_set(dataset(fn_args.eval_files, False), fn_args.eval_steps),
         callbacks=[tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir), throughput],
         verbose=2,
     )
