@@ -124,3 +124,31 @@ def test_warm_started_search_measures_the_defaults_first(tmp_path):
     assert len(trials) == 3
     assert trials[0].hyperparameters.values == {"units": 7, "rate": 3e-3}
     assert any(t.hyperparameters.values != trials[0].hyperparameters.values for t in trials[1:])
+
+
+@pytest.mark.parametrize("margin, defaults_win", [(0.05, True), (0.01, False)])
+def test_search_keeps_the_defaults_unless_a_trial_beats_them_by_the_margin(tmp_path, margin, defaults_win):
+    import keras_tuner
+
+    from models.common.tuning import WarmStartBayesianOracle
+
+    class Scored(keras_tuner.Tuner):
+        """A trial's score is a fixed function of its hyperparameters (no training)."""
+
+        def run_trial(self, trial, *args, **kwargs):
+            units = trial.hyperparameters.get("units")
+            return {"val_accuracy": 0.80 if units == 7 else 0.80 + 0.003 * units}
+
+    oracle = WarmStartBayesianOracle(objective=keras_tuner.Objective("val_accuracy", "max"), max_trials=4,
+                                     seed=0, min_improvement=margin)
+    tuner = Scored(oracle=oracle, hypermodel=lambda hp: hp.Int("units", 1, 8, default=7),
+                   directory=str(tmp_path), project_name="margin", overwrite=True)
+    tuner.search(verbose=0)
+    scores = sorted(t.score for t in tuner.oracle.trials.values())
+    assert len(scores) == 4 and max(scores) > 0.80 + 0.01  # some trial beat the defaults by > 0.01
+    best = tuner.get_best_hyperparameters()[0].values
+    assert (best == {"units": 7}) == defaults_win
+    # The margin survives the oracle's saved state (TFX's Tuner executor reloads it).
+    reloaded = WarmStartBayesianOracle(objective=keras_tuner.Objective("val_accuracy", "max"), max_trials=4)
+    reloaded.set_state(oracle.get_state())
+    assert reloaded.min_improvement == margin and reloaded.defaults_trial_id == oracle.defaults_trial_id
