@@ -32,7 +32,7 @@ class WarmStartBayesianOracle(keras_tuner.oracles.BayesianOptimizationOracle):
     def get_best_trials(self, num_trials=1):
         ranked = super().get_best_trials(len(self.trials))
         defaults = next((t for t in ranked if t.trial_id == self.defaults_trial_id), None)
-        if defaults is None or defaults.score is None or not ranked or ranked[0] is defaults:
+        if defaults is None or defaults.score is None or ranked[0] is defaults:
             return ranked[:num_trials]
         sign = 1.0 if self.objective.direction == "max" else -1.0
         if sign * (ranked[0].score - defaults.score) <= self.min_improvement:

@@ -130,8 +130,8 @@ class FlipAveraged(keras.Model):
     mirror image (the flip the network was trained with), so a prediction does not depend on
     which way the animal faces."""
 
-    def __init__(self, network: keras.Model, **kwargs):
-        super().__init__(name=kwargs.pop("name", f"{network.name}_flip_averaged"), **kwargs)
+    def __init__(self, network: keras.Model):
+        super().__init__(name=f"{network.name}_flip_averaged")
         self.network = network
 
     def call(self, inputs, training=False):
