@@ -25,13 +25,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
-from pipelines import factory  # noqa: E402
-from pipelines.config import load_task  # noqa: E402
+from pipelines import nodes  # noqa: E402
+from pipelines.tasks import load_task  # noqa: E402
 
 
 def pretrain_history(run):
     """The masked-column pre-training history the Trainer wrote, or None (supervised arm)."""
-    model_run = run.output_uri(factory.TRAINER, "model_run")
+    model_run = run.output_uri(nodes.TRAINER, "model_run")
     path = os.path.join(model_run, "pretrain_history.json") if model_run else ""
     return json.loads(tf.io.gfile.GFile(path).read()) if path and tf.io.gfile.exists(path) else None
 
@@ -76,7 +76,7 @@ def main() -> int:
     print_components(results[0][2].result, "component (first run)")
     for name, seed, run, history in results:
         m = run.metrics
-        trainer = next((s for n, _, s in run.result.components if n == factory.TRAINER), float("nan"))
+        trainer = next((s for n, _, s in run.result.components if n == nodes.TRAINER), float("nan"))
         extra = ""
         if history:
             extra = (f" pretrain {history['steps']} steps on {history['rows']} rows, "

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml_metadata import metadata_store
-
-from pipelines import cli_run, factory, lineage, local_runner, summary
+from components import data_version, metadata
+from pipelines import lineage, local_runner, nodes
+from pipelines.outcome import RunOutcome
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Bench:
 @dataclass
 class TimedRun:
     seconds: float
-    result: summary.RunSummary
+    result: RunOutcome
     record: lineage.RunRecord
 
     @property
@@ -44,26 +44,29 @@ def bench_home(home: str | None, data_root: str, prefix: str):
     path = home or tempfile.mkdtemp(prefix=prefix)
     root = str(Path(data_root).resolve())
     try:
-        yield Bench(local_runner.LocalLayout.resolve(path), root, cli_run.data_version(Path(root)))
+        yield Bench(local_runner.LocalLayout.resolve(path), root, data_version.version_of(Path(root)))
     finally:
         if not home:
             shutil.rmtree(path, ignore_errors=True)
 
 
 def timed_run(task, bench: Bench, label: str = "") -> TimedRun:
-    """Run the task's pipeline once and read the run back from the metadata store."""
+    """Run the task's pipeline once; a failed or interrupted run stops the benchmark."""
     start = time.time()
-    run_id = local_runner.run_pipeline(
+    outcome = local_runner.run_pipeline(
         task, layout=bench.layout, data_root=bench.data_root, data_version=bench.version,
-        log_file=bench.layout.logs_dir(task.name) / f"bench-{label or int(start)}.log",
+        log_file=bench.layout.logs_dir(task.name) / f"bench-{label or int(start)}.log", report=False,
     )
     seconds = time.time() - start
-    store = metadata_store.MetadataStore(lineage.sqlite_config(str(bench.layout.metadata_path)))
-    record = lineage.load_run(store, factory.pipeline_name(task), run_id)
-    return TimedRun(seconds, summary.summarize(record), record)
+    if outcome.error or outcome.interrupted_by:
+        raise SystemExit(f"{task.name} run {outcome.run_id}: {outcome.error or outcome.interrupted_by} "
+                         f"(log {outcome.log_file})")
+    record = lineage.load_run(metadata.open_store(str(bench.layout.metadata_path)),
+                              nodes.pipeline_name(task.name), outcome.run_id)
+    return TimedRun(seconds, outcome, record)
 
 
-def print_components(result: summary.RunSummary, title: str = "component") -> None:
+def print_components(result: RunOutcome, title: str = "component") -> None:
     print(f"{title:<34}seconds  state")
     for node, state, seconds in result.components:
         print(f"  {node:<31} {seconds:7.1f}  {state}")

@@ -20,8 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
-from pipelines import factory  # noqa: E402
-from pipelines.config import load_task  # noqa: E402
+from models.common.trainer_base import THROUGHPUT_FILE  # noqa: E402
+from pipelines import nodes  # noqa: E402
+from pipelines.tasks import load_task  # noqa: E402
 
 
 def paired_throughput(texts, labels, hparams, steps: int, rounds: int = 2):
@@ -33,9 +34,10 @@ def paired_throughput(texts, labels, hparams, steps: int, rounds: int = 2):
     import tf_keras
     from transformers import TFBertForSequenceClassification
 
-    from models.reviews import checkpoint as ckpt
+    from models.common.text import checkpoint as ckpt
+    from models.common.text.bert import make_optimizer
     from models.reviews import features as F
-    from models.reviews.model import build_classifier, make_optimizer
+    from models.reviews.model import build_classifier
 
     batch = int(hparams["batch_size"])
     ours = build_classifier(hparams)
@@ -77,8 +79,8 @@ def main() -> int:
     task = load_task("reviews", args.profile).with_overrides(train_steps=args.train_steps)
     with bench_home(args.home, args.data_root, "bench-reviews-") as bench:
         run = timed_run(task, bench)
-        model_run = run.output_uri(factory.TRAINER, "model_run")
-        stats = json.loads(tf.io.gfile.GFile(os.path.join(model_run, "throughput.json")).read())
+        model_run = run.output_uri(nodes.TRAINER, "model_run")
+        stats = json.loads(tf.io.gfile.GFile(os.path.join(model_run, THROUGHPUT_FILE)).read())
 
         import csv
 

@@ -24,8 +24,8 @@ import tensorflow as tf  # noqa: E402
 from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
 from models.sts import features as F  # noqa: E402
 from models.sts.metrics import pearson, spearman  # noqa: E402
-from pipelines import factory  # noqa: E402
-from pipelines.config import load_task  # noqa: E402
+from pipelines import nodes  # noqa: E402
+from pipelines.tasks import load_task  # noqa: E402
 
 
 def read_split(data_root: Path, folder: str):
@@ -77,7 +77,7 @@ def main() -> int:
     with bench_home(args.home, args.data_root, "bench-sts-") as bench:
         data_root = Path(bench.data_root)
         run = timed_run(task, bench)
-        candidate = os.path.join(run.output_uri(factory.TRAINER, "model"), "Format-Serving")
+        candidate = os.path.join(run.output_uri(nodes.TRAINER, "model"), "Format-Serving")
         for folder in ("dev", "test"):
             first, second, gold = read_split(data_root, folder)
             t = time.time()

@@ -344,3 +344,25 @@ def csv_example_gen(
         custom_executor_spec=executor_spec.BeamExecutorSpec(VersionedCsvExecutor),
     ).with_id(component_id)
 
+
+def presplit_csv_example_gen(
+    input_base: str,
+    data_version: Mapping[str, Any],
+    splits: Mapping[str, str],
+    split_ratio=None,
+    component_id: str = "ExampleGen",
+):
+    """A CSV ExampleGen for data that comes already split (e.g. a benchmark's train/dev/test):
+    `splits` maps an output split name to a file pattern under input_base, e.g.
+    {"train": "train/*", "eval": "dev/*"}. The output keeps exactly those splits (an empty output
+    config: no re-splitting), so split_ratio does not apply."""
+    input_config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name=name, pattern=pattern) for name, pattern in splits.items()]
+    )
+    return FileBasedExampleGen(
+        input_base=input_base,
+        input_config=input_config,
+        output_config=example_gen_pb2.Output(),
+        custom_config=dv.to_custom_config(data_version),
+        custom_executor_spec=executor_spec.BeamExecutorSpec(VersionedCsvExecutor),
+    ).with_id(component_id)

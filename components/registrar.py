@@ -18,6 +18,8 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
 
 from components import data_version as dv
+from components import evaluation, metadata
+from components import registry as reg
 
 # Custom properties of the RegisteredModel artifact.
 PROP_REGISTERED = "registered"
@@ -86,23 +88,12 @@ def read_hyperparameters(artifact) -> Dict[str, Any]:
 
 
 def producing_executions(metadata_path: Optional[str], artifacts: Mapping[str, Any]) -> Dict[str, int]:
-    """role -> id of the execution that first output the artifact (a cached rerun reuses it)."""
+    """role -> id of the execution that produced the artifact, read from the SQLite store the
+    pipeline runs on ({} without one)."""
     if not metadata_path or not os.path.exists(metadata_path):
         return {}
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
-    ids = {role: a.id for role, a in artifacts.items() if a is not None and a.id}
-    producers: Dict[int, int] = {}
-    for event in store.get_events_by_artifact_ids(list(ids.values())):
-        if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT):
-            known = producers.get(event.artifact_id)
-            producers[event.artifact_id] = min(known, event.execution_id) if known else event.execution_id
-    return {role: producers[artifact_id] for role, artifact_id in ids.items() if artifact_id in producers}
+    return metadata.producing_executions(metadata.open_store(metadata.sqlite_config(metadata_path, readonly=True)),
+                                         artifacts)
 
 
 def _number(value: float) -> str:
@@ -140,8 +131,6 @@ def registration_tags(
     metadata_path: Optional[str],
 ) -> Dict[str, str]:
     """Every tag a registered version carries (all values are strings, as MLflow stores them)."""
-    from pipelines import registry as reg
-
     dirty = code.get("dirty")
     data_dirty = _int_property(examples, dv.PROP_DATA_DIRTY)
     tags = {
@@ -175,8 +164,6 @@ def not_registered_reason(blessing, pushed, evaluation_uri: Optional[str]) -> Op
         reason = "the Evaluator did not bless the model"
         if evaluation_uri:
             try:
-                from pipelines import evaluation
-
                 _, failures = evaluation.validation_failures(evaluation_uri)
             except Exception:  # an unreadable validation result must not hide the real reason
                 failures = []
@@ -215,10 +202,8 @@ class Executor(base_executor.BaseExecutor):
         output.set_string_custom_property(PROP_REASON, "")
 
     def _register(self, task, model, evaluation_artifact, pushed, input_dict, exec_properties):
-        from pipelines import evaluation, registry as reg
-
         context = self._context
-        pipeline = context.pipeline_info.id if context and context.pipeline_info else f"mlops-{task}"
+        pipeline = context.pipeline_info.id
         run_id = context.pipeline_run_id if context else None
         metadata_path = exec_properties.get("metadata_path") or None
         examples = _single(input_dict, "examples")
@@ -283,7 +268,7 @@ class Registrar(base_component.BaseComponent):
             task=task,
             registry_uri=registry_uri,
             code_version=json.dumps(dict(code_version)) if code_version else None,
-            metadata_path=_sqlite_file(metadata_connection_config),
+            metadata_path=metadata.sqlite_file(metadata_connection_config),
             model=model,
             model_blessing=model_blessing,
             evaluation=evaluation,
@@ -293,12 +278,3 @@ class Registrar(base_component.BaseComponent):
             registered_model=types.Channel(type=RegisteredModel),
         )
         super().__init__(spec=spec)
-
-
-def _sqlite_file(connection_config) -> Optional[str]:
-    """The SQLite file of an ML Metadata connection config (None for any other store: its
-    credentials must not end up in exec properties)."""
-    if connection_config is not None and connection_config.HasField("sqlite"):
-        return connection_config.sqlite.filename_uri or None
-    return None
-

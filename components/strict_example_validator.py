@@ -24,6 +24,8 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils, writer_utils
 
+from components import metadata
+
 # Execution property: the SQLite ML Metadata file to find the previous accepted span in.
 METADATA_PATH_KEY = "metadata_path"
 # Custom properties on the ExampleAnomalies artifact naming the drift baseline (absent: none).
@@ -57,14 +59,10 @@ def previous_accepted_statistics(
     its files are gone)."""
     if not metadata_path or not os.path.exists(metadata_path):
         return None
-    from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
-    node_context = store.get_context_by_type_and_name("node", f"{pipeline}.{node_id}")
+    store = metadata.open_store(metadata.sqlite_config(metadata_path, readonly=True))
+    node_context = store.get_context_by_type_and_name(metadata.NODE_CONTEXT_TYPE, f"{pipeline}.{node_id}")
     if node_context is None:
         return None
     accepted = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
@@ -88,7 +86,7 @@ def previous_accepted_statistics(
         artifact_type = store.get_artifact_types_by_id([mlmd_artifact.type_id])[0]
         artifact = artifact_utils.deserialize_artifact(artifact_type, mlmd_artifact)
         run_id = next(
-            (c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "pipeline_run"), None
+            (c.name for c in store.get_contexts_by_execution(execution.id) if c.type == metadata.RUN_CONTEXT_TYPE), None
         )
         return artifact, run_id
     return None
@@ -192,14 +190,7 @@ class StrictExampleValidator(ExampleValidator):
             statistics=statistics,
             schema=schema,
             exclude_splits=json_utils.dumps(exclude_splits or []),
-            metadata_path=_sqlite_file(metadata_connection_config),
+            metadata_path=metadata.sqlite_file(metadata_connection_config),
             anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),
         )
         base_component.BaseComponent.__init__(self, spec=spec)
-
-
-def _sqlite_file(connection_config) -> Optional[str]:
-    """The SQLite file of an ML Metadata connection config (None for any other store)."""
-    if connection_config is not None and connection_config.HasField("sqlite"):
-        return connection_config.sqlite.filename_uri or None
-    return None

@@ -44,7 +44,7 @@ def quiet_tensorflow() -> None:
 
 def task_or_error(name: str, profile: Optional[str] = None):
     """The TaskConfig for `name` (and profile), or a usage error listing the known tasks."""
-    from pipelines.config import UnknownTaskError, load_task
+    from pipelines.tasks import UnknownTaskError, load_task
 
     try:
         return load_task(name, profile)

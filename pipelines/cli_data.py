@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.cli import CliError, console
+from pipelines.cli import CliError, console, task_or_error
 
 
 def cmd_data_status(args) -> int:
-    from pipelines import datasets
+    from components import data_version
 
     try:
-        root = datasets.repo_root(Path(args.repo) if args.repo else None)
+        root = data_version.repo_root(Path(args.repo) if args.repo else None)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
-    status = datasets.data_status(root)
+    status = data_version.data_status(root)
     if status["dirty"]:
         console.print(f"[yellow]data/ does not match data.dvc[/] (md5 {status['md5']})")
         for target, changes in status["changes"].items():
@@ -25,11 +25,13 @@ def cmd_data_status(args) -> int:
 
 
 def cmd_data_import(args) -> int:
-    from pipelines import datasets
-
-    if args.task not in datasets.IMPORTERS:
-        raise CliError(f"no importer for {args.task!r}; importers exist for: {', '.join(sorted(datasets.IMPORTERS))}", 2)
-    target = datasets.IMPORTERS[args.task](Path(args.source), Path(args.data_root))
+    task = task_or_error(args.task)
+    if task.importer is None:
+        raise CliError(f"task {task.name!r} declares no importer (TaskConfig.importer)", 2)
+    try:
+        target = task.importer(Path(args.source), Path(args.data_root))
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
     console.print(f"imported {args.task} -> {target}; record it with `dvc add data && dvc push`")
     return 0
 

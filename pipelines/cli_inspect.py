@@ -40,7 +40,7 @@ def _quiet() -> None:
 
 
 def _task_config(name: str):
-    from pipelines.config import load_task
+    from pipelines.tasks import load_task
 
     try:
         return load_task(name)
@@ -49,7 +49,7 @@ def _task_config(name: str):
 
 
 def _inspect_error(exc, task: Optional[str] = None) -> CliError:
-    from pipelines.config import KNOWN_TASKS
+    from pipelines.tasks import KNOWN_TASKS
 
     message = str(exc)
     if task is not None and task not in KNOWN_TASKS:
@@ -86,10 +86,11 @@ def cmd_runs(args) -> int:
         table.add_column("registered")
         for row in rows:
             symbols = Text()
-            for symbol in row.symbols(nodes):
+            for symbol in inspect_runs.symbols(row, nodes):
                 symbols.append(symbol, style=_SYMBOL_STYLES.get(symbol, ""))
-            registered = Text(row.registered, style="green" if not row.registered.startswith("no") else "yellow") \
-                if row.registered else Text("—", style="dim")
+            registration = row.registration
+            registered = Text(registration, style="yellow" if registration.startswith("no") else "green") \
+                if registration else Text("—", style="dim")
             table.add_row(
                 row.run_id,
                 row.start.strftime("%Y-%m-%d %H:%M:%S") if row.start else "—",
@@ -114,15 +115,15 @@ def cmd_runs(args) -> int:
 
 def cmd_slices(args) -> int:
     _quiet()
-    from pipelines import inspect_runs, slices
+    from pipelines import inspect_runs, nodes, slices
 
     task_config = _task_config(args.task)
     try:
         store = inspect_runs.open_store(_layout(args))
-        record = inspect_runs.resolve_run(store, args.task, args.run, need=inspect_runs.EVALUATOR)
+        record = inspect_runs.resolve_run(store, args.task, args.run, need=nodes.EVALUATOR)
     except inspect_runs.InspectError as exc:
         raise _inspect_error(exc, args.task) from None
-    evaluator = record.nodes.get(inspect_runs.EVALUATOR)
+    evaluator = record.nodes.get(nodes.EVALUATOR)
     evaluation = evaluator.output("evaluation") if evaluator else None
     if evaluation is None:
         state = evaluator.state if evaluator else "did not run"

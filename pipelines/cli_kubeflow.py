@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 from pipelines.cli import CliError, console, err_console, quiet_tensorflow, task_or_error
-from pipelines.config import KNOWN_TASKS
+from pipelines.tasks import KNOWN_TASKS
 
 IMAGE_ENV = "MLOPS_IMAGE"
 PIPELINE_ROOT_ENV = "MLOPS_PIPELINE_ROOT"
@@ -21,7 +21,7 @@ def _default_output(task_name: str) -> Path:
 
 def _compile(task, args) -> Path:
     """Compile `task` with the command's options and write the package; returns its path."""
-    from pipelines import kubeflow_runner as kr
+    from pipelines.kubeflow import KubeflowError, compiler, resources
 
     image = args.image or os.environ.get(IMAGE_ENV)
     pipeline_root = args.pipeline_root or os.environ.get(PIPELINE_ROOT_ENV)
@@ -33,15 +33,15 @@ def _compile(task, args) -> Path:
         )
     output = Path(args.output) if args.output else _default_output(task.name)
     try:
-        kr.check_package_suffix(output)
-    except kr.KubeflowError as exc:
+        compiler.check_package_suffix(output)
+    except KubeflowError as exc:
         raise CliError(str(exc), 2) from None
 
     quiet_tensorflow()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            compiled = kr.compile_pipeline(
+            compiled = compiler.compile_pipeline(
                 task,
                 image=image,
                 pipeline_root=pipeline_root,
@@ -50,24 +50,24 @@ def _compile(task, args) -> Path:
                 package_root=args.package_root,
                 baseline=not args.no_baseline,
             )
-        except (kr.KubeflowError, ValueError) as exc:
+        except (KubeflowError, ValueError) as exc:
             raise CliError(str(exc)) from None
     compiled.write(output)
 
-    data_root = args.data_root or kr.default_data_root(pipeline_root)
-    serving_root = args.serving_root or kr.default_serving_root(pipeline_root)
+    data_root = args.data_root or compiler.default_data_root(pipeline_root)
+    serving_root = args.serving_root or compiler.default_serving_root(pipeline_root)
     version = compiled.data_version
     console.print(f"[bold]compiled {task.name}[/] -> {output}")
     console.print(f"  image: {image}")
     console.print(f"  pipeline root: {pipeline_root}")
     console.print(f"  data: {data_root.rstrip('/')}/{task.data_dir} (dvc md5 {version['md5']})")
     console.print(f"  serving: {serving_root.rstrip('/')}/{task.name}")
-    steps = kr.gpu_steps(task)
+    steps = resources.gpu_steps(task)
     if steps:
         console.print(
-            f"  GPU steps: {', '.join(steps)} ({kr.GPU_RESOURCE}, node selector "
-            + ", ".join(f"{k}={v}" for k, v in kr.GPU_NODE_LABEL.items())
-            + f", toleration {kr.GPU_TOLERATION['key']}={kr.GPU_TOLERATION['value']}:{kr.GPU_TOLERATION['effect']})"
+            f"  GPU steps: {', '.join(steps)} ({resources.GPU_RESOURCE}, node selector "
+            + ", ".join(f"{k}={v}" for k, v in resources.GPU_NODE_LABEL.items())
+            + f", toleration {resources.GPU_TOLERATION['key']}={resources.GPU_TOLERATION['value']}:{resources.GPU_TOLERATION['effect']})"
         )
     if version["md5"] == "untracked":
         err_console.print("[yellow]warning:[/] no data.dvc found; the data version is recorded as 'untracked'")
@@ -83,32 +83,32 @@ def cmd_compile(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    from pipelines import kubeflow_runner as kr
-    from pipelines.factory import pipeline_name
+    from pipelines.kubeflow import KubeflowError, client, compiler
+    from pipelines.nodes import pipeline_name
 
     task = task_or_error(args.task, args.profile)
     token = args.token or os.environ.get(TOKEN_ENV) or None
     try:
         # Fail fast on an unreachable API or rejected credentials, before compiling.
-        kr.check_endpoint(args.host, token)
+        client.check_endpoint(args.host, token)
         if args.package:
             package = Path(args.package)
-            compiled = kr.read_package(package)
-            if compiled.name != pipeline_name(task):
-                raise CliError(f"{package} is the pipeline {compiled.name!r}, not {pipeline_name(task)!r}", 2)
+            compiled = compiler.read_package(package)
+            if compiled.name != pipeline_name(task.name):
+                raise CliError(f"{package} is the pipeline {compiled.name!r}, not {pipeline_name(task.name)!r}", 2)
         else:
             package = _compile(task, args)
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = kr.submit_package(
+            result = client.submit_package(
                 package,
                 host=args.host,
-                experiment=args.experiment or pipeline_name(task),
+                experiment=args.experiment or pipeline_name(task.name),
                 run_name=args.run_name or f"{task.name}-{stamp}",
                 token=token,
             )
-    except kr.KubeflowError as exc:
+    except KubeflowError as exc:
         raise CliError(str(exc)) from None
     console.print(f"[green]submitted[/] {package} to {args.host}")
     console.print(f"  pipeline {result.pipeline_id}, version {result.version_id}, experiment {result.experiment_id}")
@@ -117,7 +117,7 @@ def cmd_submit(args) -> int:
 
 
 def _add_compile_options(parser) -> None:
-    from pipelines.kubeflow_runner import IMAGE_PACKAGE_ROOT
+    from pipelines.kubeflow.compiler import IMAGE_PACKAGE_ROOT
 
     parser.add_argument("--profile", default="default", help="task budget profile, e.g. gpu (default: default)")
     parser.add_argument("--image", help=f"pipeline image for every step (default: ${IMAGE_ENV})")

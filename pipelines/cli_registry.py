@@ -11,7 +11,8 @@ from pipelines.cli import CliError, console, err_console
 
 
 def _open(args, must_exist: bool = True):
-    from pipelines import local_runner, registry
+    from components import registry
+    from pipelines import local_runner
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -26,12 +27,17 @@ def _call(fn, *args, **kwargs):
     """Run a registry operation; its refusals become one-line CLI errors."""
     from mlflow.exceptions import MlflowException
 
-    from pipelines.registry import RegistryError
+    from components.registry import RegistryError
 
     try:
         return fn(*args, **kwargs)
     except RegistryError as exc:
-        raise CliError(str(exc)) from None
+        message = str(exc)
+        if message.startswith("no registered model"):
+            from pipelines.tasks import KNOWN_TASKS
+
+            message += f"; known tasks: {', '.join(sorted(KNOWN_TASKS))}"
+        raise CliError(message) from None
     except MlflowException as exc:
         raise CliError(f"registry error: {exc.message}") from None
 
@@ -69,7 +75,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from pipelines import registry
+    from components import registry
 
     reg = _open(args)
     v = _call(reg.version, args.task, args.version)
@@ -148,7 +154,7 @@ def cmd_path(args) -> int:
 
 
 def register(sub) -> None:
-    from pipelines.registry import DEFAULT_ALIAS
+    from components.registry import DEFAULT_ALIAS
 
     reg = sub.add_parser(
         "registry",

@@ -1,25 +1,15 @@
-"""Per-task configuration: everything the generic pipeline factory needs to know about a task."""
+"""The shape of a task declaration: everything the generic pipeline factory needs to know about a task.
+
+Declarations themselves live in `pipelines/tasks/<task>.py` (one module per task, found by
+`pipelines.tasks`); task code under `models/<task>/` is referenced by dotted path only, so it never
+imports this layer."""
 from __future__ import annotations
 
 import dataclasses
 import importlib
+from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
-
-# name -> module that defines TASK (a TaskConfig). Modules are imported lazily so that
-# `mlops --help` stays fast and one task's heavy imports never slow down another.
-KNOWN_TASKS: Mapping[str, str] = {
-    "census": "models.census.config",
-    "heart": "models.heart.config",
-    "pets": "models.pets.config",
-    "reviews": "models.reviews.config",
-    "sts": "models.sts.config",
-}
-
-
-class UnknownTaskError(ValueError):
-    """Raised for a task name that is not registered in KNOWN_TASKS."""
-
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 @dataclass(frozen=True)
 class EvalSpec:
@@ -62,8 +52,10 @@ class TaskConfig:
     preprocessing_fn: str  # dotted path, e.g. "models.census.preprocessing.preprocessing_fn"
     run_fn: str  # dotted path of the Trainer's run_fn
     eval: EvalSpec
-    # Dotted path of a callable (input_base, data_version, split_ratio, component_id) -> ExampleGen.
+    # Dotted path of a callable (input_base, data_version, split_ratio, component_id, **example_gen_args)
+    # -> ExampleGen.
     example_gen: str = "components.example_gen.csv_example_gen"
+    example_gen_args: Mapping[str, Any] = field(default_factory=dict)
     # Dotted path of the Tuner's tuner_fn; None builds a pipeline without a Tuner.
     tuner_fn: Optional[str] = None
     # A curated schema committed with the task (ImportSchemaGen); None infers one (SchemaGen).
@@ -78,6 +70,13 @@ class TaskConfig:
     custom_config: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, ComponentResources] = field(default_factory=dict)
     beam_pipeline_args: Sequence[str] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    # Modules that register custom TensorFlow ops the SavedModel needs (e.g. "tensorflow_text"),
+    # imported by the steps that load the model in a fresh process (the Evaluator).
+    custom_op_modules: Sequence[str] = ()
+    # Overall metrics (TFMA names) a run summary shows, in this order; () shows every scalar metric.
+    headline_metrics: Sequence[str] = ()
+    # raw files in a source folder -> data/<data_dir> (`mlops data import TASK --source DIR`).
+    importer: Optional[Callable[[Path, Path], Path]] = field(default=None, compare=False, repr=False)
 
     def with_overrides(self, **overrides: Any) -> "TaskConfig":
         """A copy with the non-None overrides applied (CLI flags such as --train-steps)."""
@@ -89,23 +88,3 @@ def import_object(dotted: str):
     """The object named by a dotted path such as 'components.example_gen.csv_example_gen'."""
     module, _, attr = dotted.rpartition(".")
     return getattr(importlib.import_module(module), attr)
-
-
-def load_task(name: str, profile: Optional[str] = None) -> TaskConfig:
-    """Return the TaskConfig registered under `name` (in one of its PROFILES, e.g. "gpu"), or raise
-    UnknownTaskError listing the known tasks / profiles."""
-    if name not in KNOWN_TASKS:
-        known = ", ".join(sorted(KNOWN_TASKS))
-        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
-    module = importlib.import_module(KNOWN_TASKS[name])
-    task = getattr(module, "TASK")
-    if profile and profile != "default":
-        profiles = getattr(module, "PROFILES", {"default": task})
-        if profile not in profiles:
-            raise UnknownTaskError(
-                f"task {name!r} has no profile {profile!r}; profiles: {', '.join(sorted(profiles))}"
-            )
-        task = profiles[profile]
-    if not isinstance(task, TaskConfig):
-        raise TypeError(f"{KNOWN_TASKS[name]}.TASK is not a TaskConfig")
-    return task

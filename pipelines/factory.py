@@ -15,28 +15,9 @@ from components.atomic_pusher import AtomicPusher
 from components.registrar import Registrar
 from components.evaluator import Evaluator
 from components.strict_example_validator import StrictExampleValidator
+from models.common.contract import LABEL_XF, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from pipelines import nodes
 from pipelines.config import EvalSpec, TaskConfig, import_object
-
-# Node ids, shared with the runners and the CLI's summaries.
-EXAMPLE_GEN = "ExampleGen"
-STATISTICS_GEN = "StatisticsGen"
-SCHEMA_GEN = "SchemaGen"
-EXAMPLE_VALIDATOR = "ExampleValidator"
-TRANSFORM = "Transform"
-TUNER = "Tuner"
-TRAINER = "Trainer"
-RESOLVER = "latest_blessed_model_resolver"
-EVALUATOR = "Evaluator"
-PUSHER = "Pusher"
-REGISTRAR = "Registrar"
-
-# Transformed feature holding the label id; every task's preprocessing_fn emits it.
-LABEL_XF = "label"
-
-
-def pipeline_name(task: TaskConfig) -> str:
-    return f"mlops-{task.name}"
-
 
 def resolve_package_file(relative: str, package_root: Optional[str] = None) -> str:
     """Absolute path of a file shipped with the project's packages (e.g. a curated schema).
@@ -83,10 +64,10 @@ def build_eval_config(task: TaskConfig) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=SERVING_SIGNATURE,
                 prediction_key=spec.prediction_key,
                 label_key=LABEL_XF,
-                preprocessing_function_names=["transform_features"],
+                preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],
         slicing_specs=[tfma.SlicingSpec(feature_keys=list(keys)) for keys in spec.slices],
@@ -124,28 +105,29 @@ def create_pipeline(
         input_base=os.path.join(data_root, task.data_dir),
         data_version=data_version or {},
         split_ratio=task.split_ratio,
-        component_id=EXAMPLE_GEN,
+        component_id=nodes.EXAMPLE_GEN,
+        **dict(task.example_gen_args),
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(nodes.STATISTICS_GEN)
     if task.schema_file:
         schema_gen = tfx.components.ImportSchemaGen(
             schema_file=resolve_package_file(task.schema_file, package_root)
-        ).with_id(SCHEMA_GEN)
+        ).with_id(nodes.SCHEMA_GEN)
     else:
         schema_gen = tfx.components.SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
-        ).with_id(SCHEMA_GEN)
+        ).with_id(nodes.SCHEMA_GEN)
     # With a SQLite metadata store the validator also checks drift against the previous accepted span.
     example_validator = StrictExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         metadata_connection_config=metadata_connection_config,
-    ).with_id(EXAMPLE_VALIDATOR)
+    ).with_id(nodes.EXAMPLE_VALIDATOR)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=task.preprocessing_fn,
-    )
+    ).with_id(nodes.TRANSFORM)
     # Transform must not start on data the validator rejected.
     transform.add_upstream_node(example_validator)
 
@@ -166,7 +148,7 @@ def create_pipeline(
             train_args=tfx.proto.TrainArgs(num_steps=task.tuner_train_steps),
             eval_args=tfx.proto.EvalArgs(num_steps=task.eval_steps),
             custom_config={**custom_config, "max_trials": task.tuner_max_trials},
-        )
+        ).with_id(nodes.TUNER)
         hyperparameters = tuner.outputs["best_hyperparameters"]
         components.append(tuner)
 
@@ -179,7 +161,7 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(num_steps=task.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=task.eval_steps),
         custom_config=custom_config,
-    )
+    ).with_id(nodes.TRAINER)
     components.append(trainer)
     resolver = None
     if baseline:
@@ -187,14 +169,15 @@ def create_pipeline(
             strategy_class=LatestBlessedModelStrategy,
             model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
             model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-        ).with_id(RESOLVER)
+        ).with_id(nodes.BASELINE)
         components.append(resolver)
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=resolver.outputs["model"] if resolver else None,
         eval_config=build_eval_config(task),
-    )
+        custom_op_modules=task.custom_op_modules,
+    ).with_id(nodes.EVALUATOR)
     # Atomic: <serving>/<task>/<version>/ appears complete or not at all.
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
@@ -204,7 +187,7 @@ def create_pipeline(
                 base_directory=os.path.join(serving_root, task.name)
             )
         ),
-    ).with_id(PUSHER)
+    ).with_id(nodes.PUSHER)
     registrar = Registrar(
         task=task.name,
         model=trainer.outputs["model"],
@@ -216,11 +199,11 @@ def create_pipeline(
         registry_uri=registry_uri,
         code_version=code_version,
         metadata_connection_config=metadata_connection_config,
-    ).with_id(REGISTRAR)
+    ).with_id(nodes.REGISTRAR)
     components += [evaluator, pusher, registrar]
 
     return tfx.dsl.Pipeline(
-        pipeline_name=pipeline_name(task),
+        pipeline_name=nodes.pipeline_name(task.name),
         pipeline_root=pipeline_root,
         components=components,
         enable_cache=enable_cache,

@@ -1,24 +1,14 @@
-"""Pipeline runs as rows of a table, read from the ML Metadata store: what ran, what came from
-cache, what failed, and whether the model was blessed, pushed and registered."""
+"""Pipeline runs read back from the ML Metadata store for `mlops runs`, `slices` and `report`:
+which runs exist, which one a user means, and which of them was cut short."""
 from __future__ import annotations
 
-import datetime
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from pipelines import lineage
+from components import metadata
+from pipelines import lineage, nodes
 from pipelines.local_runner import LocalLayout
-
-PIPELINE_PREFIX = "mlops-"
-
-# The factory's node ids (pipelines/factory.py), mirrored so that listing runs does not import TFX;
-# tests/test_inspect.py checks they match. Runs without a node (e.g. no Registrar yet) still read.
-EVALUATOR, PUSHER, REGISTRAR = "Evaluator", "Pusher", "Registrar"
-NODE_ORDER = [
-    "ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Tuner", "Trainer",
-    "latest_blessed_model_resolver", EVALUATOR, PUSHER, REGISTRAR,
-]
+from pipelines.outcome import RunOutcome, outcome_of
 
 STATE_SYMBOLS = {
     "complete": "✓", "cached": "↺", "failed": "✗", "running": "…", "new": "…", "interrupted": "✗", "canceled": "✗",
@@ -35,26 +25,18 @@ class InspectError(Exception):
 
 def open_store(layout: LocalLayout):
     """The run metadata store under layout.home; InspectError when there is none (never creates one)."""
-    from ml_metadata import metadata_store
-
     path = layout.metadata_path
     if not path.is_file():
         raise InspectError(f"no metadata store at {path}; run `mlops run TASK` first or pass --home")
-    return metadata_store.MetadataStore(lineage.sqlite_config(str(path)))
+    return metadata.open_store(str(path))
 
 
 def pipeline_tasks(store) -> Dict[str, str]:
     """task name -> pipeline name for every mlops pipeline in the store."""
     found = {}
     for context in store.get_contexts_by_type(lineage.PIPELINE_CONTEXT_TYPE):
-        name = context.name
-        task = name[len(PIPELINE_PREFIX):] if name.startswith(PIPELINE_PREFIX) else name
-        found[task] = name
+        found[nodes.task_of(context.name) or context.name] = context.name
     return dict(sorted(found.items()))
-
-
-def pipeline_for(task: str) -> str:
-    return PIPELINE_PREFIX + task
 
 
 def resolve_run(store, task: str, run: Optional[str] = "latest", need: Optional[str] = None) -> lineage.RunRecord:
@@ -63,7 +45,7 @@ def resolve_run(store, task: str, run: Optional[str] = "latest", need: Optional[
     With `need` (a node id), 'latest' means the newest run in which that node has outputs, e.g. the
     newest run that got as far as the Evaluator.
     """
-    pipeline = pipeline_for(task)
+    pipeline = nodes.pipeline_name(task)
     run_ids = lineage.list_run_ids(store, pipeline)
     if not run_ids:
         raise InspectError(f"no runs of {task!r} in this metadata store; run `mlops run {task}` first")
@@ -81,29 +63,10 @@ def resolve_run(store, task: str, run: Optional[str] = "latest", need: Optional[
     return lineage.load_run(store, pipeline, matches[0])
 
 
-@dataclass
-class RunRow:
-    task: str
-    run_id: str
-    start: Optional[datetime.datetime]
-    seconds: float
-    states: Dict[str, str]  # node id -> complete | cached | failed | ...
-    blessed: Optional[bool] = None
-    pushed: Optional[bool] = None
-    pushed_path: Optional[str] = None
-    registered: Optional[str] = None  # "name v3", "no (reason)" or None when there is no Registrar
-    extra: Dict[str, object] = field(default_factory=dict)
-
-    def symbols(self, nodes: List[str]) -> str:
-        return "".join(STATE_SYMBOLS.get(self.states[n], "?") if n in self.states else ABSENT for n in nodes)
-
-    @property
-    def failed(self) -> List[str]:
-        return [node for node, state in self.states.items() if state == "failed"]
-
-    @property
-    def interrupted(self) -> List[str]:
-        return [node for node, state in self.states.items() if state == "interrupted"]
+def symbols(outcome: RunOutcome, columns: List[str]) -> str:
+    """One state symbol per column (node id), ABSENT where the run has no such node."""
+    states = outcome.states
+    return "".join(STATE_SYMBOLS.get(states[n], "?") if n in states else ABSENT for n in columns)
 
 
 def mark_interrupted(record: lineage.RunRecord, live_run_id: Optional[str]) -> List[str]:
@@ -130,44 +93,8 @@ def live_run_id(layout: LocalLayout, task: str, run_ids: List[str]) -> Optional[
     return holder.get("run_id") or (run_ids[0] if run_ids else None)
 
 
-def run_row(task: str, record: lineage.RunRecord) -> RunRow:
-    start = datetime.datetime.fromtimestamp(record.start_ms / 1000) if record.start_ms else None
-    row = RunRow(
-        task=task,
-        run_id=record.run_id,
-        start=start,
-        seconds=max(0.0, (record.end_ms - record.start_ms) / 1000.0),
-        states={node_id: node.state for node_id, node in record.nodes.items()},
-    )
-    evaluator = record.nodes.get(EVALUATOR)
-    blessing = evaluator.output("blessing") if evaluator else None
-    if blessing is not None:
-        row.blessed = bool(blessing.get("blessed"))
-    pusher = record.nodes.get(PUSHER)
-    pushed = pusher.output("pushed_model") if pusher else None
-    if pushed is not None:
-        row.pushed = bool(pushed.get("pushed"))
-        row.pushed_path = pushed.get("pushed_destination") if row.pushed else None
-    row.registered = registration(record)
-    return row
-
-
-def registration(record: lineage.RunRecord) -> Optional[str]:
-    """'name v3' when the Registrar registered a version, 'no: reason' when it declined, None when
-    the run has no Registrar output."""
-    registrar = record.nodes.get(REGISTRAR)
-    registered = registrar.output("registered_model") if registrar else None
-    if registered is None:
-        return None
-    if registered.get("registered"):
-        name, version = registered.get("model_name"), registered.get("model_version")
-        return f"{name} v{version}" if version not in (None, "") else str(name or "yes")
-    reason = registered.get("reason")
-    return f"no: {reason}" if reason else "no"
-
-
 def list_runs(layout: LocalLayout, task: Optional[str] = None,
-              limit: int = 0) -> Tuple[Dict[str, List[RunRow]], Dict[str, int]]:
+              limit: int = 0) -> Tuple[Dict[str, List[RunOutcome]], Dict[str, int]]:
     """({task: its runs, newest first, at most `limit` when limit > 0}, {task: number of runs})."""
     store = open_store(layout)
     pipelines = pipeline_tasks(store)
@@ -175,7 +102,7 @@ def list_runs(layout: LocalLayout, task: Optional[str] = None,
         if task not in pipelines:
             raise InspectError(f"no runs of {task!r} in {layout.metadata_path}; run `mlops run {task}` first")
         pipelines = {task: pipelines[task]}
-    result: Dict[str, List[RunRow]] = {}
+    result: Dict[str, List[RunOutcome]] = {}
     totals: Dict[str, int] = {}
     for name, pipeline in pipelines.items():
         run_ids = lineage.list_run_ids(store, pipeline)
@@ -188,15 +115,15 @@ def list_runs(layout: LocalLayout, task: Optional[str] = None,
             record = lineage.load_run(store, pipeline, run_id)
             if record is not None:
                 mark_interrupted(record, live)
-                rows.append(run_row(name, record))
+                rows.append(outcome_of(record, name, with_metrics=False))
         result[name] = rows
     return result, totals
 
 
-def columns_for(rows: List[RunRow]) -> List[str]:
-    """Node ids seen in these runs: the factory's order first, then any others by name."""
+def columns_for(rows: List[RunOutcome]) -> List[str]:
+    """Node ids seen in these runs: the pipeline's order first, then any others by name."""
     seen = {node for row in rows for node in row.states}
-    order = [n for n in NODE_ORDER if n in seen]
+    order = [n for n in nodes.NODE_ORDER if n in seen]
     return order + sorted(seen - set(order))
 
 

@@ -7,20 +7,11 @@ from typing import Dict, List, Optional
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-RUN_CONTEXT_TYPE = "pipeline_run"
-NODE_CONTEXT_TYPE = "node"
-PIPELINE_CONTEXT_TYPE = "pipeline"
+from components.metadata import NODE_CONTEXT_TYPE, PIPELINE_CONTEXT_TYPE, RUN_CONTEXT_TYPE
 
 _STATE_NAMES = {
     v: k.lower() for k, v in metadata_store_pb2.Execution.State.items()
 }
-
-
-def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return config
 
 
 def _property(artifact_or_execution, name):

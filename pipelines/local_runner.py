@@ -3,20 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
-import json
 import logging
 import os
 import re
 import signal
-import socket
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from components import locks, metadata
 from pipelines.config import TaskConfig
+from pipelines.outcome import RunOutcome, outcome_of
 
 HOME_ENV = "MLOPS_HOME"
 DEFAULT_HOME = ".mlops"
@@ -67,104 +65,28 @@ class RunInterrupted(BaseException):
         super().__init__(f"stopped by {signal.Signals(signum).name}")
 
 
-# Lock files this process holds: path -> [fd, depth] (the lock is re-entrant within a process).
-_held_locks: dict = {}
 # How long to retry before refusing (covers `mlops runs` probing the lock at the same moment).
 LOCK_RETRY_S = 2.0
 
 
-def describe_holder(holder: Mapping[str, Any]) -> str:
-    if not holder:
-        return "another process (no holder recorded yet)"
-    text = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, started {holder.get('started', '?')}"
-    if holder.get("run_id"):
-        text += f", run {holder['run_id']}"
-    return text
-
-
-def _read_holder(fd: int) -> dict:
-    try:
-        return json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace") or "{}")
-    except ValueError:
-        return {}
-
-
-def _write_holder(fd: int, holder: Mapping[str, Any]) -> None:
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(dict(holder)).encode(), 0)
-
-
 @contextlib.contextmanager
 def task_lock(layout: "LocalLayout", task: str):
-    """Hold `<home>/locks/<task>.lock` (fcntl.flock) for the duration, or raise RunLockedError
-    naming the holder. The kernel releases the lock when the process dies, even by SIGKILL, so a
-    crashed run never blocks the next one. Re-entrant within one process."""
-    path = layout.lock_path(task)
-    key = str(path)
-    if key in _held_locks:
-        _held_locks[key][1] += 1
-        try:
-            yield
-        finally:
-            _held_locks[key][1] -= 1
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold `<home>/locks/<task>.lock` for the duration (yields the held lock, whose holder record
+    can be extended), or raise RunLockedError naming the holder."""
     try:
-        deadline = time.monotonic() + LOCK_RETRY_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RunLockedError(
-                        f"`mlops run {task}` is already running on {layout.home}: {describe_holder(_read_holder(fd))}; "
-                        f"wait for it to finish (lock {path})"
-                    ) from None
-                time.sleep(0.1)
-        _write_holder(fd, {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        })
-        _held_locks[key] = [fd, 1]
-        try:
-            yield
-        finally:
-            del _held_locks[key]
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def _note_run_id(layout: "LocalLayout", task: str, run_id: str) -> None:
-    """Add the run id to the holder record of a lock this process holds."""
-    held = _held_locks.get(str(layout.lock_path(task)))
-    if held:
-        _write_holder(held[0], {**_read_holder(held[0]), "run_id": run_id})
+        with locks.file_lock(layout.lock_path(task), wait_s=LOCK_RETRY_S) as held:
+            yield held
+    except locks.LockHeld as exc:
+        raise RunLockedError(
+            f"`mlops run {task}` is already running on {layout.home}: {locks.describe(exc.holder)}; "
+            f"wait for it to finish (lock {exc.path})"
+        ) from None
 
 
 def lock_holder(layout: "LocalLayout", task: str) -> Optional[dict]:
-    """The holder record of the task's lock (pid, host, started, run_id) while a run holds it,
-    None when no run does. Never blocks and never creates the lock file."""
-    path = layout.lock_path(task)
-    if str(path) in _held_locks:
-        return _read_holder(_held_locks[str(path)][0])
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_holder(fd)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    """The holder record of the task's lock (pid, host, since, run_id) while a run holds it, None
+    when no run does."""
+    return locks.holder_of(layout.lock_path(task))
 
 
 @contextlib.contextmanager
@@ -251,28 +173,39 @@ def run_pipeline(
     enable_cache: bool = True,
     on_event: Optional[Callable[[str, str], None]] = None,
     log_file: Optional[Path] = None,
-) -> str:
-    """Build the task's pipeline, run it with TFX's LocalDagRunner and return the run id.
+    report: bool = True,
+) -> RunOutcome:
+    """Build the task's pipeline, run it with TFX's LocalDagRunner and return what happened.
 
-    Holds the task's lock (RunLockedError when another process runs the task on this home).
-    Exceptions from a failing component propagate (after the metadata store recorded the failure);
-    SIGTERM/SIGINT raise RunInterrupted after the executions they cut short are marked CANCELED.
+    Holds the task's lock (RunLockedError when another process runs the task on this home). A
+    failing component ends the run with the failure in the outcome (`error`, after the metadata
+    store recorded it); SIGTERM/SIGINT end it with `interrupted_by`, the executions they cut short
+    marked CANCELED. With `report`, the run report is written (a problem with it is a warning).
     """
     layout.home.mkdir(parents=True, exist_ok=True)
-    with task_lock(layout, task.name), _interruptible():
-        return _run_locked(
-            task, layout=layout, data_root=data_root, data_version=data_version, enable_cache=enable_cache,
-            on_event=on_event, log_file=log_file,
-        )
+    with task_lock(layout, task.name) as held, _interruptible():
+        run_id = new_run_id()
+        held.note(run_id=run_id)
+        outcome = _run_locked(task, run_id, layout=layout, data_root=data_root, data_version=data_version,
+                              enable_cache=enable_cache, on_event=on_event, log_file=log_file)
+        if report:
+            try:
+                from pipelines.report import write_report
+
+                outcome.report_path = str(write_report(layout, task.name, run_id, task_config=task))
+            except Exception as exc:  # a report problem must never fail the run
+                outcome.warnings.append(f"could not write the run report: {type(exc).__name__}: {exc}")
+        return outcome
 
 
-def _run_locked(task, *, layout, data_root, data_version, enable_cache, on_event, log_file) -> str:
+def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, on_event, log_file) -> RunOutcome:
     from tfx.dsl.compiler import compiler, constants
     from tfx.orchestration.portable import runtime_parameter_utils
-    from tfx.orchestration import metadata as tfx_metadata
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipelines import factory, registry
+    from components import registry
+    from components.code_version import code_version
+    from pipelines import factory, lineage, nodes
 
     pipeline = factory.create_pipeline(
         task,
@@ -281,17 +214,13 @@ def _run_locked(task, *, layout, data_root, data_version, enable_cache, on_event
         serving_root=str(layout.serving_root),
         data_version=data_version,
         enable_cache=enable_cache,
-        metadata_connection_config=tfx_metadata.sqlite_metadata_connection_config(
-            str(layout.metadata_path)
-        ),
+        metadata_connection_config=metadata.sqlite_config(str(layout.metadata_path)),
         # Embedded registry <home>/mlflow.db unless MLFLOW_TRACKING_URI names a server.
         registry_uri=None if os.environ.get(registry.TRACKING_URI_ENV) else registry.default_uri(layout.home),
-        code_version=registry.code_version(Path(factory.__file__).resolve().parent.parent),
+        code_version=code_version(Path(factory.__file__).resolve().parent.parent),
     )
     ir = compiler.Compiler().compile(pipeline)
-    run_id = new_run_id()
     runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
-    _note_run_id(layout, task.name, run_id)
 
     tfx_logger = logging.getLogger("absl")
     handlers = []
@@ -306,31 +235,40 @@ def _run_locked(task, *, layout, data_root, data_version, enable_cache, on_event
     tfx_logger.propagate = not log_file
     for handler in handlers:
         tfx_logger.addHandler(handler)
+    error = interrupted_by = None
     try:
         with _pinned_level(tfx_logger, logging.INFO):
             LocalDagRunner().run_with_ir(ir)
     except RunInterrupted as exc:
-        canceled = _cancel_unfinished(layout.metadata_path, run_id, signal.Signals(exc.signum).name)
-        logging.getLogger("absl").error("run %s %s; canceled: %s", run_id, exc, ", ".join(canceled) or "nothing")
-        raise
+        interrupted_by = signal.Signals(exc.signum).name
+        canceled = _cancel_unfinished(layout.metadata_path, run_id, interrupted_by)
+        tfx_logger.error("run %s %s; canceled: %s", run_id, exc, ", ".join(canceled) or "nothing")
+    except Exception as exc:  # a component failed: the metadata store has recorded it
+        error = f"{type(exc).__name__}: {exc}"
+        tfx_logger.exception("run %s failed", run_id)
     finally:
         for handler in handlers:
             tfx_logger.removeHandler(handler)
             handler.close()
         tfx_logger.propagate = old_propagate
-    return run_id
+
+    store = metadata.open_store(str(layout.metadata_path))
+    record = lineage.load_run(store, nodes.pipeline_name(task.name), run_id)
+    outcome = outcome_of(record, task.name) if record else RunOutcome(task=task.name, run_id=run_id)
+    outcome.error, outcome.interrupted_by = error, interrupted_by
+    outcome.log_file = str(log_file) if log_file else None
+    if record is None and not (error or interrupted_by):
+        outcome.error = "the run recorded nothing in the metadata store"
+    return outcome
 
 
 def _cancel_unfinished(metadata_path: Path, run_id: str, reason: str) -> list:
     """Mark the run's executions that are still NEW/RUNNING as CANCELED (TFX leaves them RUNNING
     when the launcher is interrupted); returns their ids."""
-    from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipelines import lineage
-
-    store = metadata_store.MetadataStore(lineage.sqlite_config(str(metadata_path)))
-    context = store.get_context_by_type_and_name(lineage.RUN_CONTEXT_TYPE, run_id)
+    store = metadata.open_store(str(metadata_path))
+    context = store.get_context_by_type_and_name(metadata.RUN_CONTEXT_TYPE, run_id)
     if context is None:
         return []
     unfinished = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)

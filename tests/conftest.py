@@ -119,3 +119,30 @@ def census_run(tmp_path_factory):
     finally:
         os.chdir(cwd)
     return root, home, status
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """The embedded registry of a home, whatever the environment says."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture
+def registry_copy(census_run, tmp_path, no_server):
+    """A private copy of the census run's registry (the shared one stays as the pipeline left it):
+    (home, Registry, the version the run registered)."""
+    import shutil
+
+    from components.registry import Registry
+    from pipelines import nodes
+    from tests.registry_helpers import first_run
+
+    _, home, status = census_run
+    assert status == 0
+    private = tmp_path / "home"
+    private.mkdir()
+    shutil.copy(Path(home) / "mlflow.db", private / "mlflow.db")
+    reg = Registry.open(private)
+    record = first_run(home)
+    base = reg.version("census", record.nodes[nodes.REGISTRAR].output("registered_model").get("model_version"))
+    return str(private), reg, base

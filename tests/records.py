@@ -4,14 +4,14 @@ from __future__ import annotations
 import os
 
 import tensorflow as tf
-from ml_metadata import metadata_store
 
+from components import metadata as mlmd
 from pipelines import lineage
 
 
-def metadata(home) -> metadata_store.MetadataStore:
+def metadata(home):
     """The SQLite metadata store of a local home directory."""
-    return metadata_store.MetadataStore(lineage.sqlite_config(os.path.join(str(home), "metadata.sqlite")))
+    return mlmd.open_store(os.path.join(str(home), "metadata.sqlite"))
 
 
 def latest_run(home, pipeline: str) -> lineage.RunRecord:

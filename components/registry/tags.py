@@ -1,0 +1,34 @@
+"""Names the registry uses: tags on versions and registered models, and the defaults."""
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+DB_FILENAME = "mlflow.db"
+ARTIFACTS_DIRNAME = "mlartifacts"
+DEFAULT_ALIAS = "production"
+
+# Model version tags written by the Registrar.
+TAG_BLESSED = "blessed"
+TAG_TASK = "task"
+TAG_PIPELINE = "pipeline"
+TAG_PIPELINE_RUN_ID = "pipeline_run_id"
+TAG_PUSHED_PATH = "pushed_model_path"
+TAG_MODEL_URI = "trainer_model_uri"
+TAG_GIT_COMMIT = "git_commit"
+TAG_GIT_DIRTY = "git_dirty"
+TAG_DATA_MD5 = "dvc_data_md5"
+TAG_DATA_DIRTY = "dvc_data_dirty"
+TAG_HYPERPARAMETERS = "hyperparameters"
+TAG_SLICE_METRICS = "slice_metrics"
+TAG_MLMD_STORE = "mlmd.store"
+METRIC_TAG_PREFIX = "metric."
+MLMD_EXECUTION_TAG = "mlmd.{}_execution_id"
+MLMD_ARTIFACT_TAG = "mlmd.{}_artifact_id"
+
+HISTORY_TAG_PREFIX = "mlops.promotions."
+# A registered model whose existence is the promote/rollback lock on a server (see _server_lock).
+LOCK_MODEL_SUFFIX = ".mlops-lock"
+
+# Registry tag values may hold 100,000 characters; keep the promotion history well below that.
+MAX_HISTORY_ENTRIES = 400
+LOCK_TIMEOUT_S = 60.0
+# A server lock older than this was left by a crashed process and is broken.
+STALE_LOCK_S = 600.0

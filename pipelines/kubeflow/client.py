@@ -1,0 +1,168 @@
+"""The Kubeflow Pipelines API: check the endpoint once, upload a package, start a run."""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional
+
+from pipelines.kubeflow import KubeflowError
+from pipelines.kubeflow.compiler import read_package
+
+HEALTHZ_PATH = "/apis/v2beta1/healthz"
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a connection failure ('connection refused', 'timed out', ...)."""
+    import urllib3
+
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3 1.x: test it first.
+    if not isinstance(exc, urllib3.exceptions.NewConnectionError) and isinstance(
+        exc, (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError)
+    ):
+        return "timed out"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return f"TLS error: {str(exc).splitlines()[0]}"
+    text = str(exc)
+    m = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if m:
+        return m.group(1).strip().lower()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _auth_headers(token: Optional[str]) -> Dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def check_endpoint(host: str, token: Optional[str] = None, timeout: float = 10.0) -> None:
+    """One GET of the KFP healthz endpoint; raises KubeflowError with a one-line reason.
+
+    kfp.Client retries its own first request for ~25 s on errors, so the reachability and
+    credential check is done here, once, with a timeout.
+    """
+    import urllib3
+
+    if not re.match(r"^https?://[^/\s]+", host or ""):
+        raise KubeflowError(f"--host must be an http(s) URL such as http://localhost:8080, got {host!r}")
+    url = host.rstrip("/") + HEALTHZ_PATH
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
+    try:
+        response = http.request("GET", url, headers=_auth_headers(token), redirect=False)
+    except urllib3.exceptions.HTTPError as exc:
+        raise KubeflowError(f"cannot reach Kubeflow Pipelines at {host}: {_reason(exc)}") from None
+    finally:
+        http.clear()
+    status = response.status
+    if status in (401, 403):
+        word = "Unauthorized" if status == 401 else "Forbidden"
+        raise KubeflowError(
+            f"Kubeflow Pipelines at {host} rejected the request (HTTP {status} {word}); "
+            "pass a valid token with --token or $MLOPS_KFP_TOKEN"
+        )
+    if 300 <= status < 400:
+        raise KubeflowError(
+            f"Kubeflow Pipelines at {host} redirected to {response.headers.get('Location', '?')} "
+            "(a login page?); use the API address (e.g. a port-forward) or pass --token"
+        )
+    if status != 200:
+        raise KubeflowError(
+            f"unexpected HTTP {status} from {url}; is {host} the Kubeflow Pipelines API "
+            "(e.g. http://localhost:8080 after `kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80`)?"
+        )
+
+
+def _api_error(exc: BaseException, host: str, doing: str) -> KubeflowError:
+    """One-line KubeflowError for an ApiException (or connection error) from kfp's client."""
+    status = getattr(exc, "status", None)
+    if status is None:
+        return KubeflowError(f"cannot reach Kubeflow Pipelines at {host} while {doing}: {_reason(exc)}")
+    if status in (401, 403):
+        return KubeflowError(
+            f"Kubeflow Pipelines at {host} rejected the request while {doing} (HTTP {status}); "
+            "pass a valid token with --token or $MLOPS_KFP_TOKEN"
+        )
+    message = ""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+            message = data.get("message") or data.get("error") or ""
+        except (ValueError, AttributeError):
+            message = str(body)
+    message = " ".join(str(message or getattr(exc, "reason", "") or "").split())
+    return KubeflowError(f"Kubeflow Pipelines refused {doing} (HTTP {status}): {message[:500]}")
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    pipeline_id: str
+    version_id: str
+    experiment_id: str
+    run_id: str
+    run_url: str
+
+
+def submit_package(
+    package: Path,
+    *,
+    host: str,
+    experiment: str,
+    run_name: str,
+    version_name: Optional[str] = None,
+    token: Optional[str] = None,
+) -> SubmitResult:
+    """Upload `package` as a new version of its pipeline (creating the pipeline if needed) and start
+    a run of that version in `experiment` with the package's pipeline root."""
+    import kfp
+    import kfp_server_api
+    import urllib3
+
+    compiled = read_package(package)
+    check_endpoint(host, token)
+    name = compiled.name
+    version_name = version_name or f"{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    step = "connecting"
+    try:
+        client = kfp.Client(host=host, existing_token=token)
+        step = "looking up the pipeline"
+        pipeline_id = client.get_pipeline_id(name)
+        if pipeline_id is None:
+            step = "uploading the pipeline"
+            pipeline = client.upload_pipeline(str(package), pipeline_name=name, description=f"mlops {name}")
+            pipeline_id = pipeline.pipeline_id
+            versions = client.list_pipeline_versions(pipeline_id, page_size=1, sort_by="created_at desc")
+            version_id = versions.pipeline_versions[0].pipeline_version_id
+        else:
+            step = "uploading the pipeline version"
+            version = client.upload_pipeline_version(
+                str(package), pipeline_version_name=version_name, pipeline_id=pipeline_id
+            )
+            version_id = version.pipeline_version_id
+        step = "creating the experiment"
+        experiment_obj = client.create_experiment(experiment)
+        step = "starting the run"
+        with contextlib.redirect_stdout(io.StringIO()):  # kfp prints its own "Run details" line
+            run = client.run_pipeline(
+                experiment_id=experiment_obj.experiment_id,
+                job_name=run_name,
+                pipeline_id=pipeline_id,
+                version_id=version_id,
+                pipeline_root=compiled.pipeline_root or None,
+            )
+    except (kfp_server_api.ApiException, urllib3.exceptions.HTTPError) as exc:
+        raise _api_error(exc, host, step) from None
+    except ValueError as exc:  # e.g. several pipelines with the same name
+        raise KubeflowError(f"Kubeflow Pipelines at {host}: {exc} (while {step})") from None
+    return SubmitResult(
+        pipeline_id=pipeline_id,
+        version_id=version_id,
+        experiment_id=experiment_obj.experiment_id,
+        run_id=run.run_id,
+        run_url=f"{host.rstrip('/')}/#/runs/details/{run.run_id}",
+    )

@@ -1,0 +1,36 @@
+"""The one owner of pipeline naming and node ids: the factory builds nodes with these ids and
+everything that reads runs back (summary, `mlops runs`, report, benchmarks, tests) looks them up
+here. Importing it is cheap (no TFX)."""
+from __future__ import annotations
+
+from typing import Optional
+
+PIPELINE_PREFIX = "mlops-"
+
+EXAMPLE_GEN = "ExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "SchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+TRANSFORM = "Transform"
+TUNER = "Tuner"
+TRAINER = "Trainer"
+BASELINE = "latest_blessed_model_resolver"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+REGISTRAR = "Registrar"
+
+# Pipeline order, for tables; a run may lack some (no Tuner, no baseline).
+NODE_ORDER = (
+    EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, TRANSFORM, TUNER, TRAINER, BASELINE,
+    EVALUATOR, PUSHER, REGISTRAR,
+)
+
+
+def pipeline_name(task: str) -> str:
+    """The pipeline (and MLflow experiment) name of a task: mlops-<task>."""
+    return PIPELINE_PREFIX + task
+
+
+def task_of(pipeline: str) -> Optional[str]:
+    """The task a pipeline name belongs to, None for a pipeline this project did not name."""
+    return pipeline[len(PIPELINE_PREFIX):] if pipeline.startswith(PIPELINE_PREFIX) else None

@@ -1,0 +1,64 @@
+"""The reviews task: IMDB sentiment (neg / pos) by fine-tuning the packaged MiniLM BERT checkpoint.
+
+No Tuner (tuning BERT on 2 cores is not affordable); hyperparameters live in custom_config["hparams"].
+Default budget (2 cores, CPU): max_seq_length 128, batch 32, TRAIN_STEPS = 800 steps = 25,600 reviews
+drawn from the ~20,000-review train split (about 1.3 passes), AdamW lr 5e-5, weight decay 0.01,
+linear warmup over the first 10 % of steps then linear decay.
+The "gpu" profile uses all the data: 3 epochs at max_seq_length 256.
+"""
+from pathlib import Path
+
+from models.reviews import features as F
+from pipelines.config import ComponentResources, EvalSpec, TaskConfig
+
+TRAIN_STEPS = 800
+
+def import_data(source_dir: Path, data_root: Path) -> Path:
+    """IMDB imdb_train.csv.gz -> data/reviews/imdb_train.csv (decompressed, bytes otherwise unchanged)."""
+    import gzip
+    import shutil
+
+    source = Path(source_dir) / "imdb_train.csv.gz"
+    if not source.exists():
+        raise FileNotFoundError(f"{source} not found (expected the IMDB imdb_train.csv.gz file)")
+    out_dir = Path(data_root) / "reviews"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "imdb_train.csv"
+    with gzip.open(source, "rb") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return target
+
+
+TASK = TaskConfig(
+    name="reviews",
+    data_dir="reviews",
+    label_key=F.LABEL_KEY,
+    class_names=F.CLASS_NAMES,
+    preprocessing_fn="models.reviews.preprocessing.preprocessing_fn",
+    run_fn="models.reviews.trainer.run_fn",
+    tuner_fn=None,
+    schema_file=None,
+    train_steps=TRAIN_STEPS,
+    eval_steps=10,
+    custom_config={"hparams": {"max_seq_length": 128, "batch_size": 32}, "checkpoints": 2},
+    eval=EvalSpec(
+        metrics=("BinaryAccuracy", "AUC", "F1Score", "Precision", "Recall"),
+        slices=((), ("label",), ("length_bucket",)),
+        threshold_metric="BinaryAccuracy",
+        min_value=0.75,
+        max_regression=0.01,
+    ),
+    resources={"Trainer": ComponentResources(cpu="4", memory="16Gi", gpu=1)},
+    # The model tokenises in the graph with tensorflow-text ops.
+    custom_op_modules=("tensorflow_text",),
+    importer=import_data,
+)
+
+PROFILES = {
+    "default": TASK,
+    "gpu": TASK.with_overrides(
+        train_steps=3 * 20000 // 32,
+        eval_steps=50,
+        custom_config={"hparams": {"max_seq_length": 256, "batch_size": 32}, "checkpoints": 3},
+    ),
+}

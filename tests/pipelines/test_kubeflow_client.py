@@ -1,0 +1,176 @@
+"""`mlops submit` against loopback only: a closed port, tiny http.servers answering 401/403, and a
+small fake of the KFP v2beta1 API that records what the kfp client sends."""
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+import socket
+
+from pipelines import cli
+from pipelines.kubeflow import client
+from tests.pipelines.test_kubeflow_compiler import IMAGE, compile_task
+
+
+
+@contextlib.contextmanager
+def loopback_server(handler_cls, lifetime: float = 30.0):
+    """An http.server on 127.0.0.1 in a daemon thread; shut down on exit or after `lifetime` s."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    watchdog = threading.Timer(lifetime, server.shutdown)
+    watchdog.daemon = True
+    thread.start()
+    watchdog.start()
+    try:
+        yield server, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        watchdog.cancel()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _reply(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _denying_handler(status: int):
+    class Deny(_QuietHandler):
+        def _deny(self):
+            self.server.requests.append((self.command, self.path))
+            self._body()
+            self._reply(status, {"error": "denied", "code": 16, "message": "denied"})
+
+        do_GET = do_POST = _deny
+
+    return Deny
+
+
+def _fake_package(tmp_path: Path) -> Path:
+    path = tmp_path / "census.yaml"
+    path.write_text(yaml.safe_dump({"pipelineInfo": {"name": "mlops-census"}, "root": {"dag": {"tasks": {}}}}))
+    return path
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_submit_to_a_closed_port_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # Without --package: the endpoint is checked before compiling, so this fails fast.
+    status = cli.main(
+        ["submit", "census", "--host", f"http://127.0.0.1:{port}", "--image", IMAGE, "--pipeline-root", str(tmp_path / "r")]
+    )
+    line = _one_line(capsys.readouterr().err)
+    assert status == 1
+    assert f"cannot reach Kubeflow Pipelines at http://127.0.0.1:{port}" in line
+    assert "refused" in line
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize("status_code", [401, 403])
+def test_submit_with_rejected_credentials_is_a_one_line_error(status_code, tmp_path, capsys):
+    package = _fake_package(tmp_path)
+    with loopback_server(_denying_handler(status_code)) as (server, host):
+        status = cli.main(["submit", "census", "--host", host, "--package", str(package), "--token", "bad"])
+    line = _one_line(capsys.readouterr().err)
+    assert status == 1
+    assert f"rejected the request (HTTP {status_code}" in line
+    assert server.requests == [("GET", client.HEALTHZ_PATH)]  # one request, no retry loop
+
+
+def _fake_kfp_handler(existing_pipeline: bool):
+    """Just enough of the KFP v2beta1 REST API for kfp.Client's upload / experiment / run calls."""
+
+    class FakeKfp(_QuietHandler):
+        def do_GET(self):
+            path = self.path.split("?")[0]
+            self.server.requests.append(("GET", path, b""))
+            if path == "/apis/v2beta1/healthz":
+                self._reply(200, {"multi_user": False})
+            elif path == "/apis/v2beta1/pipelines":
+                self._reply(200, {"pipelines": [{"pipeline_id": "p-1"}]} if existing_pipeline else {})
+            elif path == "/apis/v2beta1/pipelines/p-1/versions":
+                self._reply(200, {"pipeline_versions": [{"pipeline_id": "p-1", "pipeline_version_id": "v-1"}]})
+            elif path == "/apis/v2beta1/experiments":
+                self._reply(200, {})
+            else:
+                self._reply(404, {"message": f"no {path}"})
+
+        def do_POST(self):
+            path = self.path.split("?")[0]
+            body = self._body()
+            self.server.requests.append(("POST", path, body))
+            if path == "/apis/v2beta1/pipelines/upload":
+                self._reply(200, {"pipeline_id": "p-1", "display_name": "mlops-census"})
+            elif path == "/apis/v2beta1/pipelines/upload_version":
+                self._reply(200, {"pipeline_id": "p-1", "pipeline_version_id": "v-2"})
+            elif path == "/apis/v2beta1/experiments":
+                self._reply(200, {"experiment_id": "e-1", "display_name": json.loads(body)["display_name"]})
+            elif path == "/apis/v2beta1/runs":
+                self._reply(200, {"run_id": "r-1"})
+            else:
+                self._reply(404, {"message": f"no {path}"})
+
+    return FakeKfp
+
+
+@pytest.mark.parametrize("existing_pipeline", [False, True])
+def test_submit_uploads_a_version_and_starts_a_run(existing_pipeline, tmp_path_factory, capsys):
+    root, package, _ = compile_task("census", tmp_path_factory)
+    with loopback_server(_fake_kfp_handler(existing_pipeline)) as (server, host):
+        status = cli.main(
+            ["submit", "census", "--host", host, "--package", str(package), "--experiment", "exp", "--run-name", "run-a"]
+        )
+    out = capsys.readouterr().out
+    assert status == 0
+    assert f"{host}/#/runs/details/r-1" in out
+    posts = {path: body for method, path, body in server.requests if method == "POST"}
+    upload = "/apis/v2beta1/pipelines/upload_version" if existing_pipeline else "/apis/v2beta1/pipelines/upload"
+    assert package.read_bytes() in posts[upload]  # the compiled package itself is what gets uploaded
+    run = json.loads(posts["/apis/v2beta1/runs"])
+    assert run["display_name"] == "run-a"
+    assert run["experiment_id"] == "e-1"
+    assert run["pipeline_version_reference"] == {
+        "pipeline_id": "p-1",
+        "pipeline_version_id": "v-2" if existing_pipeline else "v-1",
+    }
+    assert run["runtime_config"]["pipeline_root"] == str(root)
+
+
+def test_submit_rejects_a_package_of_another_pipeline(tmp_path, capsys):
+    package = tmp_path / "other.yaml"
+    package.write_text(yaml.safe_dump({"pipelineInfo": {"name": "mlops-other"}, "root": {"dag": {}}}))
+    with loopback_server(_fake_kfp_handler(False)) as (_, host):
+        status = cli.main(["submit", "census", "--host", host, "--package", str(package)])
+    assert status == 2
+    assert "mlops-other" in capsys.readouterr().err
+
+
