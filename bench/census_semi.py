@@ -71,7 +71,7 @@ def main() -> int:
                       f"accuracy={metric(run.metrics, 'binary_accuracy'):.4f} wall={run.seconds:.0f} s", flush=True)
 
     print(f"census semi-supervised benchmark: label_fraction={args.label_fraction} pretrain={pretrain} "
-          f"fine-tuning steps={base.train_steps} batch={base.custom_config['batch_size']} seeds={args.seeds} "
+          f"fine-tuning steps={base.train_steps} batch={base.custom_config.get('hparams', {}).get('batch_size', 256)} seeds={args.seeds} "
           f"data md5={bench.version['md5']}")
     print_components(results[0][2].result, "component (first run)")
     for name, seed, run, history in results:

@@ -18,8 +18,12 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import json_utils
 
+from components import baseline
+
 # Execution property: JSON list of module names to import before loading the model.
 CUSTOM_OP_MODULES_KEY = "custom_op_modules"
+# Custom property of the ModelBlessing: the baseline the candidate was compared against.
+PROP_BASELINE = "baseline"
 
 
 def import_custom_ops(modules: Sequence[str]) -> None:
@@ -32,10 +36,20 @@ def import_custom_ops(modules: Sequence[str]) -> None:
 
 
 class CustomOpsExecutor(evaluator_executor.Executor):
+    """TFX's Evaluator executor after importing the custom ops; a Baseline output that stands for
+    no version (a task's first model) is dropped, so only value thresholds gate."""
+
     def Do(self, input_dict, output_dict, exec_properties):
         import_custom_ops(json.loads(exec_properties.get(CUSTOM_OP_MODULES_KEY) or "[]"))
         properties = {k: v for k, v in exec_properties.items() if k != CUSTOM_OP_MODULES_KEY}
-        return super().Do(input_dict, output_dict, properties)
+        inputs = dict(input_dict)
+        candidates = inputs.get(standard_component_specs.BASELINE_MODEL_KEY) or []
+        inputs[standard_component_specs.BASELINE_MODEL_KEY] = [a for a in candidates if baseline.has_baseline(a)]
+        result = super().Do(inputs, output_dict, properties)
+        described = baseline.describe(candidates[0]) if candidates else None
+        for blessing in output_dict.get(standard_component_specs.BLESSING_KEY, []):
+            blessing.set_string_custom_property(PROP_BASELINE, described or "none")
+        return result
 
 
 class EvaluatorSpec(standard_component_specs.EvaluatorSpec):

@@ -19,6 +19,7 @@ from tfx.utils import io_utils
 
 from components import data_version as dv
 from components import evaluation, metadata
+from components.evaluator import PROP_BASELINE
 from components import registry as reg
 
 # Custom properties of the RegisteredModel artifact.
@@ -55,6 +56,8 @@ class RegistrarSpec(types.ComponentSpec):
         "pushed_model": ChannelParameter(type=standard_artifacts.PushedModel),
         "examples": ChannelParameter(type=standard_artifacts.Examples, optional=True),
         "hyperparameters": ChannelParameter(type=standard_artifacts.HyperParameters, optional=True),
+        # StatisticsGen's output: the drift baseline of later runs that compare against this version.
+        "statistics": ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
     }
     OUTPUTS = {
         "registered_model": ChannelParameter(type=RegisteredModel),
@@ -129,6 +132,7 @@ def registration_tags(
     slices_json: str,
     pushed_path: str,
     metadata_path: Optional[str],
+    extra: Optional[Mapping[str, str]] = None,
 ) -> Dict[str, str]:
     """Every tag a registered version carries (all values are strings, as MLflow stores them)."""
     dirty = code.get("dirty")
@@ -155,6 +159,7 @@ def registration_tags(
         tags[reg.TAG_MLMD_STORE] = metadata_path
     for name, value in sorted(overall.items()):
         tags[reg.METRIC_TAG_PREFIX + name] = _number(value)
+    tags.update(extra or {})
     return tags
 
 
@@ -216,6 +221,10 @@ class Executor(base_executor.BaseExecutor):
         )
         code = json.loads(exec_properties.get("code_version") or "{}")
         pushed_path = pushed.get_string_custom_property("pushed_destination")
+        extra = {reg.TAG_BASELINE: _str_property(blessing, PROP_BASELINE) or "none"}
+        statistics = _single(input_dict, "statistics")
+        if statistics is not None:
+            extra[reg.TAG_STATISTICS_URI] = statistics.uri
         tags = registration_tags(
             task=task,
             pipeline=pipeline,
@@ -229,6 +238,7 @@ class Executor(base_executor.BaseExecutor):
             slices_json=slice_metrics_tag(slices),
             pushed_path=pushed_path,
             metadata_path=metadata_path,
+            extra=extra,
         )
         registry = reg.Registry(reg.resolve_uri(configured=exec_properties.get("registry_uri")))
         return registry.register(
@@ -260,6 +270,7 @@ class Registrar(base_component.BaseComponent):
         pushed_model: types.BaseChannel,
         examples: Optional[types.BaseChannel] = None,
         hyperparameters: Optional[types.BaseChannel] = None,
+        statistics: Optional[types.BaseChannel] = None,
         registry_uri: Optional[str] = None,
         code_version: Optional[Mapping[str, Any]] = None,
         metadata_connection_config=None,
@@ -275,6 +286,7 @@ class Registrar(base_component.BaseComponent):
             pushed_model=pushed_model,
             examples=examples,
             hyperparameters=hyperparameters,
+            statistics=statistics,
             registered_model=types.Channel(type=RegisteredModel),
         )
         super().__init__(spec=spec)

@@ -1,13 +1,12 @@
 """ExampleValidator that stops the pipeline when the data has anomalies against the schema, or has
-drifted too far from the last data this pipeline accepted.
+drifted too far from the data the baseline model was trained on.
 
 Drift: features with a `drift_comparator` in the schema (census: the numeric columns, approximate
-Jensen-Shannon divergence) are compared with the statistics of the *previous accepted span*, i.e.
-the statistics that the latest successful (complete or cached) ExampleValidator execution of the
-same pipeline validated. That baseline is looked up in the SQLite ML Metadata store named by the
-`metadata_path` execution property; rejected data never becomes a baseline. Without a store (a
-pipeline compiled for Kubeflow) or without an earlier accepted run (a task's first run) there is no
-baseline and only the schema is checked; the log says so.
+Jensen-Shannon divergence) are compared with the optional `baseline_statistics` input: the
+statistics of the data the registry's baseline version was trained on (components.baseline), so a
+local run and a Kubeflow run check drift the same way and rejected data never becomes a baseline.
+Without a baseline (a task's first model, or a version that recorded no statistics) only the
+schema is checked; the log says so.
 """
 from __future__ import annotations
 
@@ -21,17 +20,16 @@ from tfx.components.example_validator import executor as validator_executor
 from tfx.components.example_validator import labels
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ExecutionParameter
+from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils, writer_utils
 
-from components import metadata
+from components import baseline
 
-# Execution property: the SQLite ML Metadata file to find the previous accepted span in.
-METADATA_PATH_KEY = "metadata_path"
+# Optional input: the training-data statistics of the baseline model (components.baseline).
+BASELINE_STATISTICS_KEY = "baseline_statistics"
 # Custom properties on the ExampleAnomalies artifact naming the drift baseline (absent: none).
-PROP_BASELINE_STATISTICS_ID = "drift_baseline_statistics_id"
 PROP_BASELINE_STATISTICS_URI = "drift_baseline_statistics_uri"
-PROP_BASELINE_RUN_ID = "drift_baseline_run_id"
+PROP_BASELINE = "drift_baseline"
 
 
 class DataAnomalyError(RuntimeError):
@@ -50,86 +48,43 @@ def describe_anomalies(anomalies) -> List[str]:
     return lines
 
 
-def previous_accepted_statistics(
-    metadata_path: Optional[str], pipeline: str, node_id: str, exclude_artifact_id: Optional[int] = None,
-    before_ms: Optional[int] = None,
-) -> Optional[Tuple[types.Artifact, Optional[str]]]:
-    """(statistics artifact, run id) that the newest successful execution of this validator node
-    (created before `before_ms`, if given) validated, or None (no store, no earlier accepted run, or
-    its files are gone)."""
-    if not metadata_path or not os.path.exists(metadata_path):
+def drift_baseline(artifacts) -> Optional[types.Artifact]:
+    """The baseline statistics artifact when there is one with statistics in it, else None."""
+    artifact = artifacts[0] if artifacts else None
+    if artifact is None or not baseline.has_baseline(artifact):
         return None
-    from ml_metadata.proto import metadata_store_pb2
-
-    store = metadata.open_store(metadata.sqlite_config(metadata_path, readonly=True))
-    node_context = store.get_context_by_type_and_name(metadata.NODE_CONTEXT_TYPE, f"{pipeline}.{node_id}")
-    if node_context is None:
-        return None
-    accepted = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
-    executions = [
-        e for e in store.get_executions_by_context(node_context.id)
-        if e.last_known_state in accepted and (before_ms is None or e.create_time_since_epoch < before_ms)
-    ]
-    executions.sort(key=lambda e: (e.create_time_since_epoch, e.id), reverse=True)
-    for execution in executions:
-        input_ids = [
-            ev.artifact_id for ev in store.get_events_by_execution_ids([execution.id])
-            if ev.type == metadata_store_pb2.Event.INPUT and ev.path.steps
-            and ev.path.steps[0].key == standard_component_specs.STATISTICS_KEY
-        ]
-        if not input_ids or input_ids[0] == exclude_artifact_id:
-            continue
-        mlmd_artifact = store.get_artifacts_by_id(input_ids[:1])[0]
-        if not os.path.isdir(mlmd_artifact.uri):
-            logging.warning("drift baseline statistics %s are gone; trying an older run", mlmd_artifact.uri)
-            continue
-        artifact_type = store.get_artifact_types_by_id([mlmd_artifact.type_id])[0]
-        artifact = artifact_utils.deserialize_artifact(artifact_type, mlmd_artifact)
-        run_id = next(
-            (c.name for c in store.get_contexts_by_execution(execution.id) if c.type == metadata.RUN_CONTEXT_TYPE), None
-        )
-        return artifact, run_id
-    return None
+    if not artifact_utils.decode_split_names(artifact.split_names):
+        return None  # the baseline version recorded no statistics
+    return artifact
 
 
 class StrictExecutor(validator_executor.Executor):
-    """Validates like ExampleValidator (plus drift against the previous accepted span), then raises
-    DataAnomalyError naming every anomaly."""
+    """Validates like ExampleValidator (plus drift against the baseline's training data), then
+    raises DataAnomalyError naming every anomaly."""
 
     def Do(self, input_dict, output_dict, exec_properties):
         self._found: List[Tuple[str, str]] = []
-        self._baseline: Optional[types.Artifact] = None
         self._baseline_stats: Dict[str, Any] = {}
-        baseline_run = None
-        statistics = artifact_utils.get_single_instance(input_dict[standard_component_specs.STATISTICS_KEY])
-        context = self._context
-        if context is not None and context.pipeline_info is not None and context.pipeline_node is not None:
-            found = previous_accepted_statistics(
-                exec_properties.get(METADATA_PATH_KEY),
-                context.pipeline_info.id,
-                context.pipeline_node.node_info.id,
-                exclude_artifact_id=statistics.id or None,
-            )
-            if found:
-                self._baseline, baseline_run = found
+        self._baseline = drift_baseline(input_dict.get(BASELINE_STATISTICS_KEY))
+        described = baseline.describe(self._baseline) if self._baseline is not None else None
         if self._baseline is None:
-            logging.info("ExampleValidator: no previous accepted span; drift is not checked on this run")
+            logging.info("ExampleValidator: no baseline statistics; drift is not checked on this run")
         else:
-            logging.info("ExampleValidator: drift baseline is %s (run %s)", self._baseline.uri, baseline_run)
+            logging.info("ExampleValidator: drift baseline is %s (%s)", self._baseline.uri, described)
 
         # Set before validating: the executor output copies the artifact.
         anomalies_artifact = artifact_utils.get_single_instance(output_dict[standard_component_specs.ANOMALIES_KEY])
         if self._baseline is not None:
-            anomalies_artifact.set_int_custom_property(PROP_BASELINE_STATISTICS_ID, self._baseline.id)
             anomalies_artifact.set_string_custom_property(PROP_BASELINE_STATISTICS_URI, self._baseline.uri)
-            anomalies_artifact.set_string_custom_property(PROP_BASELINE_RUN_ID, baseline_run or "")
-        result = super().Do(input_dict, output_dict, exec_properties)
+            anomalies_artifact.set_string_custom_property(PROP_BASELINE, described or "")
+        inputs = {k: v for k, v in input_dict.items() if k != BASELINE_STATISTICS_KEY}
+        result = super().Do(inputs, output_dict, exec_properties)
         if self._found:
             # (TFX deletes a failed execution's outputs, so the message itself must say it all.)
             message = "\n  ".join(line for _, line in self._found)
             against = ""
             if any("previous" in line for _, line in self._found) and self._baseline is not None:
-                against = f"\n(drift is measured against the data accepted in run {baseline_run or '?'})"
+                against = f"\n(drift is measured against the data the baseline {described or '?'} was trained on)"
             raise DataAnomalyError(
                 f"data does not match the schema; the pipeline stops before training.\n  {message}{against}"
             )
@@ -166,15 +121,15 @@ class StrictExecutor(validator_executor.Executor):
 
 
 class StrictExampleValidatorSpec(standard_component_specs.ExampleValidatorSpec):
-    PARAMETERS = {
-        **standard_component_specs.ExampleValidatorSpec.PARAMETERS,
-        METADATA_PATH_KEY: ExecutionParameter(type=str, optional=True),
+    INPUTS = {
+        **standard_component_specs.ExampleValidatorSpec.INPUTS,
+        BASELINE_STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
     }
 
 
 class StrictExampleValidator(ExampleValidator):
     """ExampleValidator whose execution fails (and so stops the pipeline) on any anomaly, drift
-    against the previous accepted span included."""
+    against the baseline model's training data included."""
 
     SPEC_CLASS = StrictExampleValidatorSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(StrictExecutor)
@@ -184,13 +139,13 @@ class StrictExampleValidator(ExampleValidator):
         statistics: types.BaseChannel,
         schema: types.BaseChannel,
         exclude_splits: Optional[List[str]] = None,
-        metadata_connection_config=None,
+        baseline_statistics: Optional[types.BaseChannel] = None,
     ):
         spec = StrictExampleValidatorSpec(
             statistics=statistics,
             schema=schema,
             exclude_splits=json_utils.dumps(exclude_splits or []),
-            metadata_path=metadata.sqlite_file(metadata_connection_config),
+            baseline_statistics=baseline_statistics,
             anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),
         )
         base_component.BaseComponent.__init__(self, spec=spec)

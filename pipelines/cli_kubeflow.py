@@ -49,6 +49,7 @@ def _compile(task, args) -> Path:
                 serving_root=args.serving_root,
                 package_root=args.package_root,
                 baseline=not args.no_baseline,
+                registry_uri=args.registry_uri,
             )
         except (KubeflowError, ValueError) as exc:
             raise CliError(str(exc)) from None
@@ -62,6 +63,10 @@ def _compile(task, args) -> Path:
     console.print(f"  pipeline root: {pipeline_root}")
     console.print(f"  data: {data_root.rstrip('/')}/{task.data_dir} (dvc md5 {version['md5']})")
     console.print(f"  serving: {serving_root.rstrip('/')}/{task.name}")
+    from components.registry import redact
+
+    console.print(f"  registry: {redact(compiled.registry_uri)}"
+                  + ("" if args.no_baseline else f" (baseline: {task.name}@{task.baseline_alias}, else the newest blessed version)"))
     steps = resources.gpu_steps(task)
     if steps:
         console.print(
@@ -126,9 +131,13 @@ def _add_compile_options(parser) -> None:
     )
     parser.add_argument("--data-root", help="input data root on the cluster (default: <pipeline-root>/data)")
     parser.add_argument(
+        "--registry-uri",
+        help="MLflow registry the Baseline and Registrar steps use in the cluster (default: $MLFLOW_TRACKING_URI)",
+    )
+    parser.add_argument(
         "--no-baseline", action="store_true",
-        help="leave out the latest-blessed-model Resolver (the open-source KFP v2 backend cannot run "
-        "TFX resolvers); blessing then uses value thresholds only",
+        help="opt out of the registry baseline: no comparison with the model to beat and no drift check "
+        "(value thresholds only)",
     )
     parser.add_argument("--serving-root", help="where blessed models are pushed (default: <pipeline-root>/serving)")
     parser.add_argument(

@@ -19,6 +19,7 @@ def cmd_run(args) -> int:
         train_steps=args.train_steps,
         tuner_train_steps=args.tuner_steps,
         eval_steps=args.eval_steps,
+        baseline_alias=args.baseline_alias,
     )
     quiet_tensorflow()
     from components import data_version
@@ -97,6 +98,8 @@ def print_outcome(task, outcome) -> None:
         console.print(f"  data: dvc md5 {outcome.data_md5}{' (dirty)' if outcome.data_dirty else ''}")
     for line in outcome.data_notes:
         console.print(f"  [yellow]data[/]: {escape(line)}")
+    if outcome.baseline:
+        console.print(f"  baseline: {escape(outcome.baseline)}")
     if outcome.blessed:
         console.print("  [green]blessed[/]: passed every threshold")
     elif outcome.blessed is False:
@@ -145,6 +148,8 @@ def register(sub) -> None:
     run.add_argument("--tuner-steps", type=int, help="training steps per Tuner trial")
     run.add_argument("--eval-steps", type=int, help="evaluation batches per validation pass")
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
+    run.add_argument("--baseline-alias", help="registry alias of the model to beat (default: production; "
+                                              "without it, the newest blessed version)")
     run.add_argument("--home", help="local state directory (default: $MLOPS_HOME or ./.mlops)")
     run.add_argument("--data-root", help="input data root (default: $MLOPS_DATA or ./data)")
     run.add_argument("--allow-dirty", action="store_true",

@@ -70,6 +70,8 @@ class TaskConfig:
     custom_config: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, ComponentResources] = field(default_factory=dict)
     beam_pipeline_args: Sequence[str] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    # The registry alias whose version a candidate must beat (else the newest blessed version).
+    baseline_alias: str = "production"
     # Modules that register custom TensorFlow ops the SavedModel needs (e.g. "tensorflow_text"),
     # imported by the steps that load the model in a fresh process (the Evaluator).
     custom_op_modules: Sequence[str] = ()

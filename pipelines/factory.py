@@ -7,11 +7,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
-
 from components.atomic_pusher import AtomicPusher
+from components.baseline import Baseline
 from components.registrar import Registrar
 from components.evaluator import Evaluator
 from components.strict_example_validator import StrictExampleValidator
@@ -93,14 +90,14 @@ def create_pipeline(
     code_version: Optional[Mapping[str, Any]] = None,
     baseline: bool = True,
 ) -> tfx.dsl.Pipeline:
-    """ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform → [Tuner] →
-    Trainer → Resolver → Evaluator → Pusher → Registrar for one task.
+    """Baseline + ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform →
+    [Tuner] → Trainer → Evaluator → Pusher → Registrar for one task.
 
-    registry_uri: MLflow registry the Registrar writes to (MLFLOW_TRACKING_URI at run time wins);
-    code_version: {'commit', 'dirty'} of the code, tagged on registered versions;
-    baseline: resolve the latest blessed model as the Evaluator's baseline (change thresholds).
-    Without it only the value thresholds gate blessing (for orchestrators that cannot run TFX
-    Resolver nodes, such as the open-source Kubeflow Pipelines v2 backend)."""
+    registry_uri: the MLflow registry the Baseline reads and the Registrar writes
+    (MLFLOW_TRACKING_URI at run time wins); code_version: {'commit', 'dirty'} of the code, tagged
+    on registered versions; baseline: compare the candidate with the registry's baseline version
+    (task.baseline_alias, else the newest blessed version) and check drift against the data it was
+    trained on. Without it (an explicit opt-out) only value thresholds gate and drift is not checked."""
     example_gen = import_object(task.example_gen)(
         input_base=os.path.join(data_root, task.data_dir),
         data_version=data_version or {},
@@ -117,11 +114,14 @@ def create_pipeline(
         schema_gen = tfx.components.SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
         ).with_id(nodes.SCHEMA_GEN)
-    # With a SQLite metadata store the validator also checks drift against the previous accepted span.
+    # The registered model to beat, and the statistics of the data it was trained on (drift baseline).
+    baseline_node = Baseline(
+        model_name=task.name, alias=task.baseline_alias, registry_uri=registry_uri,
+    ).with_id(nodes.BASELINE) if baseline else None
     example_validator = StrictExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
-        metadata_connection_config=metadata_connection_config,
+        baseline_statistics=baseline_node.outputs["statistics"] if baseline_node else None,
     ).with_id(nodes.EXAMPLE_VALIDATOR)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -137,7 +137,8 @@ def create_pipeline(
         "class_names": list(task.class_names),
         **dict(task.custom_config),
     }
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform]
+    components = ([baseline_node] if baseline_node else []) + [
+        example_gen, statistics_gen, schema_gen, example_validator, transform]
 
     hyperparameters = None
     if task.tuner_fn:
@@ -163,18 +164,10 @@ def create_pipeline(
         custom_config=custom_config,
     ).with_id(nodes.TRAINER)
     components.append(trainer)
-    resolver = None
-    if baseline:
-        resolver = tfx.dsl.Resolver(
-            strategy_class=LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-        ).with_id(nodes.BASELINE)
-        components.append(resolver)
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"] if resolver else None,
+        baseline_model=baseline_node.outputs["model"] if baseline_node else None,
         eval_config=build_eval_config(task),
         custom_op_modules=task.custom_op_modules,
     ).with_id(nodes.EVALUATOR)
@@ -196,6 +189,7 @@ def create_pipeline(
         pushed_model=pusher.outputs["pushed_model"],
         examples=example_gen.outputs["examples"],
         hyperparameters=hyperparameters,
+        statistics=statistics_gen.outputs["statistics"],
         registry_uri=registry_uri,
         code_version=code_version,
         metadata_connection_config=metadata_connection_config,

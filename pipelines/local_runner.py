@@ -219,7 +219,7 @@ def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, 
         registry_uri=None if os.environ.get(registry.TRACKING_URI_ENV) else registry.default_uri(layout.home),
         code_version=code_version(Path(factory.__file__).resolve().parent.parent),
     )
-    ir = compiler.Compiler().compile(pipeline)
+    ir = never_cached(compiler.Compiler().compile(pipeline), nodes.BASELINE)
     runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
 
     tfx_logger = logging.getLogger("absl")
@@ -260,6 +260,16 @@ def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, 
     if record is None and not (error or interrupted_by):
         outcome.error = "the run recorded nothing in the metadata store"
     return outcome
+
+
+def never_cached(ir, *node_ids: str):
+    """The compiled pipeline with caching off for these nodes: the Baseline has no inputs and fixed
+    properties, so a cached execution would hand every later run the first run's answer, while
+    the registry it reads changes between runs."""
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in node_ids:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    return ir
 
 
 def _cancel_unfinished(metadata_path: Path, run_id: str, reason: str) -> list:

@@ -14,14 +14,14 @@ EXAMPLE_VALIDATOR = "ExampleValidator"
 TRANSFORM = "Transform"
 TUNER = "Tuner"
 TRAINER = "Trainer"
-BASELINE = "latest_blessed_model_resolver"
+BASELINE = "Baseline"
 EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
 REGISTRAR = "Registrar"
 
 # Pipeline order, for tables; a run may lack some (no Tuner, no baseline).
 NODE_ORDER = (
-    EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, TRANSFORM, TUNER, TRAINER, BASELINE,
+    BASELINE, EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, TRANSFORM, TUNER, TRAINER,
     EVALUATOR, PUSHER, REGISTRAR,
 )
 

@@ -35,6 +35,9 @@ class RunOutcome:
     registered_as: Optional[str] = None
     registry_reason: Optional[str] = None
     metrics: Dict[str, float] = field(default_factory=dict)
+    # The registered version the candidate was compared against ("census v3 (census@production)"),
+    # "none: ..." when there was none, None when the run has no Baseline step.
+    baseline: Optional[str] = None
     data_md5: Optional[str] = None
     data_dirty: Optional[bool] = None
     # What ExampleGen dropped or repaired in the input (skipped records, replaced bytes).
@@ -103,6 +106,11 @@ def outcome_of(run: RunRecord, task: Optional[str] = None, with_metrics: bool = 
         dirty = examples.get("dvc_data_dirty")
         outcome.data_dirty = None if dirty is None else bool(dirty)
         outcome.data_notes = data_notes(examples)
+
+    baseline = run.nodes.get(nodes.BASELINE)
+    baseline_model = baseline.output("model") if baseline else None
+    if baseline_model is not None:
+        outcome.baseline = baseline_model.get("baseline")
 
     evaluator = run.nodes.get(nodes.EVALUATOR)
     blessing = evaluator.output("blessing") if evaluator else None

@@ -6,14 +6,13 @@ what TFMA wrote (metrics, validation result and the EvalConfig it used).
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from pipelines import evaluation
-from pipelines.evaluation import Threshold
+from components import evaluation
+from components.evaluation import Threshold
 
 COUNT_METRIC = "example_count"
 
@@ -266,45 +265,35 @@ def write_png(table: SliceTable, metric: str, path: str, baseline: Optional[bool
         f.write(figure_png(slice_figure(table, metric, baseline)))
 
 
-def chart_html(table: SliceTable, metric: str, title: str, baseline: Optional[bool] = None) -> str:
-    """A self-contained page: the chart (inline PNG), its thresholds and the numbers behind it."""
-    esc = html.escape
-    image = png_data_uri(figure_png(slice_figure(table, metric, baseline)))
-    show_baseline = table.has_baseline if baseline is None else (baseline and table.has_baseline)
-    thresholds = "".join(f"<li>{esc(t.text())}</li>" for t in table.thresholds) or "<li>none</li>"
-    head = "<th>slice</th><th>examples</th><th>" + esc(metric) + "</th>"
-    if show_baseline:
-        head += "<th>baseline</th><th>Δ</th>"
-    head += "<th>threshold</th>"
-    body = []
+def chart_rows(table: SliceTable, metric: str, show_baseline: bool) -> List[Dict[str, str]]:
+    """The numbers behind the chart, formatted: one row per slice."""
+    rows = []
     for row in table.rows:
-        cells = [esc(row.name), fmt(row.example_count, 0), fmt(row.candidate.get(metric))]
+        cells = {"slice": row.name, "examples": fmt(row.example_count, 0), "value": fmt(row.candidate.get(metric)),
+                 "threshold": row.status or "—"}
         if show_baseline:
-            cells += [fmt(row.baseline.get(metric)), fmt_diff(row.diff(metric))]
-        cells.append(row.status or "—")
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    note = "" if table.has_baseline else (
-        "<p class='note'>No baseline: the Evaluator had no blessed model to compare against.</p>")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>
-body {{ font-family: -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; margin: 24px;
-       color: #222; max-width: 1000px; }}
-h1 {{ font-size: 20px; }} img {{ max-width: 100%; }}
-table {{ border-collapse: collapse; font-size: 13px; margin-top: 12px; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-.note {{ color: #8a6d00; }}
-</style></head>
-<body>
-<h1>{esc(title)}</h1>
-<p>Evaluation: <code>{esc(table.evaluation_uri)}</code></p>
-<p>Thresholds:</p><ul>{thresholds}</ul>
-{note}
-<img alt="{esc(metric)} per slice" src="{image}">
-<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
-</body></html>
-"""
+            cells.update(baseline=fmt(row.baseline.get(metric)), diff=fmt_diff(row.diff(metric)))
+        rows.append(cells)
+    return rows
+
+
+def chart_html(table: SliceTable, metric: str, title: str, baseline: Optional[bool] = None) -> str:
+    """A self-contained page: the chart (inline PNG), its thresholds and the numbers behind it
+    (template: pipelines/report/templates/slice_chart.html.j2)."""
+    from pipelines.report.rendering import render_template
+
+    show_baseline = table.has_baseline if baseline is None else bool(baseline and table.has_baseline)
+    return render_template(
+        "slice_chart.html.j2",
+        title=title,
+        metric=metric,
+        evaluation_uri=table.evaluation_uri,
+        thresholds=[t.text() for t in table.thresholds],
+        has_baseline=table.has_baseline,
+        show_baseline=show_baseline,
+        image=png_data_uri(figure_png(slice_figure(table, metric, baseline))),
+        rows=chart_rows(table, metric, show_baseline),
+    )
 
 
 def write_html(table: SliceTable, metric: str, path: str, title: str, baseline: Optional[bool] = None) -> None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from components.registry.stores import RegistryError, Store, now_iso, store_for, who
+from components.registry.versions import ModelSummary, Promotion, VersionInfo, replay
 from components.registry.tags import (
     DB_FILENAME, DEFAULT_ALIAS, HISTORY_TAG_PREFIX, LOCK_MODEL_SUFFIX, MAX_HISTORY_ENTRIES, TAG_BLESSED,
     TAG_PUSHED_PATH, TAG_TASK, TRACKING_URI_ENV,
@@ -46,84 +46,6 @@ def resolve_uri(home: Optional[os.PathLike | str] = None, configured: Optional[s
     if home is None:
         raise RegistryError(f"no model registry configured: set {TRACKING_URI_ENV} or give a home directory")
     return default_uri(home)
-
-
-# --------------------------------------------------------------------------------------------
-# What a version is
-
-
-@dataclass
-class VersionInfo:
-    name: str
-    version: int
-    source: str
-    status: str
-    created_ms: int
-    run_id: Optional[str]
-    description: Optional[str]
-    tags: Dict[str, str] = field(default_factory=dict)
-    aliases: List[str] = field(default_factory=list)
-
-    @property
-    def blessed(self) -> bool:
-        return self.tags.get(TAG_BLESSED) == "true"
-
-    @property
-    def pushed_path(self) -> Optional[str]:
-        return self.tags.get(TAG_PUSHED_PATH)
-
-    @property
-    def created(self) -> str:
-        return now_iso(self.created_ms / 1000.0)
-
-    @classmethod
-    def from_mlflow(cls, mv) -> "VersionInfo":
-        return cls(
-            name=mv.name,
-            version=int(mv.version),
-            source=mv.source,
-            status=str(mv.status),
-            created_ms=int(mv.creation_timestamp or 0),
-            run_id=mv.run_id or None,
-            description=mv.description or None,
-            tags=dict(mv.tags or {}),
-            aliases=list(mv.aliases or []),
-        )
-
-
-@dataclass
-class ModelSummary:
-    name: str
-    versions: int
-    latest: Optional[int]
-    aliases: Dict[str, int]
-
-
-@dataclass
-class Promotion:
-    name: str
-    alias: str
-    version: int
-    previous: Optional[int]
-    action: str  # promote | rollback | unchanged
-
-
-def replay(history: List[Mapping[str, Any]]) -> List[int]:
-    """The stack of versions an alias went through: promote pushes a version, rollback pops one.
-
-    The top is where the alias should point; the one below is where a rollback takes it.
-    """
-    stack: List[int] = []
-    for entry in history:
-        version = int(entry["version"])
-        if entry.get("action") == "rollback":
-            while stack and stack[-1] != version:
-                stack.pop()
-            if not stack:
-                stack.append(version)
-        elif not stack or stack[-1] != version:
-            stack.append(version)
-    return stack
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +153,23 @@ class Registry:
     def alias_version(self, name: str, alias: str) -> Optional[int]:
         target = (self._model(name).aliases or {}).get(alias)
         return int(target) if target is not None else None
+
+    def baseline(self, name: str, alias: str = DEFAULT_ALIAS) -> Tuple[Optional[VersionInfo], str]:
+        """The version a new candidate must beat, and how it was chosen: the version behind `alias`,
+        else the newest blessed version, else None (the task's first model)."""
+        try:
+            model = self._model(name)
+        except RegistryError:
+            return None, f"no registered model {name!r} yet"
+        target = (model.aliases or {}).get(alias)
+        if target is not None:
+            info = self.version(name, target)
+            _check_blessed(info)
+            return info, f"{name}@{alias}"
+        blessed = [v for v in self.versions(name) if v.blessed]
+        if blessed:
+            return blessed[-1], f"the newest blessed version ({name} has no alias {alias!r})"
+        return None, f"{name} has no blessed version yet"
 
     def resolve(self, name: str, alias: str) -> VersionInfo:
         """The version an alias points to."""

@@ -32,3 +32,9 @@ MAX_HISTORY_ENTRIES = 400
 LOCK_TIMEOUT_S = 60.0
 # A server lock older than this was left by a crashed process and is broken.
 STALE_LOCK_S = 600.0
+
+# Where the statistics of the data a version was trained on live (StatisticsGen's output): the drift
+# baseline of the runs that compare against this version.
+TAG_STATISTICS_URI = "statistics_uri"
+# The version a candidate was compared against when it was blessed ("census v3", or "none").
+TAG_BASELINE = "baseline_version"

@@ -12,7 +12,7 @@ from keras import layers
 
 from models.census import features as F
 
-# Defaults; the Tuner searches around them (see models/census/config.py for the search space).
+# Defaults; the Tuner searches around them (see pipelines/tasks/census.py for the search space).
 DEFAULT_HPARAMS = {
     "model": "tabtransformer",
     "embedding_dim": 16,
@@ -28,6 +28,7 @@ DEFAULT_HPARAMS = {
     "periodic_frequencies": 16,
     "learning_rate": 1e-3,
     "weight_decay": 1e-4,
+    "batch_size": 256,
 }
 
 

@@ -2,7 +2,7 @@
 supervised fine-tuning on the labelled ones (the TabTransformer paper's semi-supervised recipe, with
 masked-token reconstruction as the pre-training objective).
 
-Selected by custom_config (profile "semi" in models/census/config.py):
+Selected by custom_config (profile "semi" in pipelines/tasks/census.py):
   "pretrain": {"epochs": N (passes over the train split) or "steps": N, "mask_rate": 0.15,
                "learning_rate": optional, defaults to the model's}
   "label_fraction": f  keep the label of only a fraction f of the training rows (deterministic per

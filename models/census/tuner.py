@@ -7,10 +7,10 @@ from tfx.components.tuner.component import TunerFnResult
 
 from models.census import features as F
 from models.census.model import DEFAULT_HPARAMS, build_model
-from models.census.trainer import datasets, vocab_sizes
+from models.census.trainer import embedding_sizes
 from models.common import training, tuning
 
-# The search space (documented in models/census/config.py).
+# The search space (documented in pipelines/tasks/census.py).
 MLP_FACTORS = ["2,1", "1,0.5", "4,2"]
 PERIODIC_SIGMAS = [3.0, 10.0, 30.0]
 
@@ -38,12 +38,13 @@ def tuner_fn(fn_args) -> TunerFnResult:
     config = fn_args.custom_config or {}
     model_kind = config.get("model", "tabtransformer")
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    sizes = vocab_sizes(tf_transform_output)
+    sizes = embedding_sizes(tf_transform_output)
 
     def build(hp):
         return build_model(search_space(hp, model_kind), sizes, num_classes=len(F.CLASS_NAMES))
 
-    train_ds, eval_ds = datasets(fn_args, tf_transform_output, int(config.get("batch_size", 256)))
     epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=3)
-    return tuning.bayesian_search(fn_args, build, "val_loss", "min", "census", 4,
-                                  train_ds, eval_ds, epochs, steps_per_epoch)
+    return tuning.bayesian_search(
+        fn_args, build, objective="val_loss", direction="min", project="census", default_trials=4,
+        default_hparams=DEFAULT_HPARAMS, tf_transform_output=tf_transform_output,
+        model_features=F.MODEL_FEATURES, weight_key=F.WEIGHT_XF, epochs=epochs, steps_per_epoch=steps_per_epoch)

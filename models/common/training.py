@@ -1,4 +1,4 @@
-"""Training helpers shared by every task: input pipelines, hyperparameters, callbacks, export."""
+"""Training helpers shared by every task: input pipelines, hyperparameters, vocabulary sizes, export."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
-LABEL_XF = "label"
+from models.common.contract import LABEL_XF, PROBABILITIES, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 
 
 def make_dataset(
@@ -40,6 +40,16 @@ def make_dataset(
     return dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+def train_and_eval_datasets(fn_args, tf_transform_output: tft.TFTransformOutput, batch_size: int,
+                            model_features: Sequence[str], weight_key: Optional[str] = None):
+    """The endless (train, eval) datasets of a Trainer or Tuner run; only the train split is shuffled."""
+    def make(files, shuffle):
+        return make_dataset(files, fn_args.data_accessor, tf_transform_output, batch_size, model_features,
+                            weight_key=weight_key, shuffle=shuffle)
+
+    return make(fn_args.train_files, True), make(fn_args.eval_files, False)
+
+
 def validation_set(dataset: tf.data.Dataset, steps: int) -> tf.data.Dataset:
     """The first `steps` batches of an (endless) eval dataset as a finite, cached set that every
     validation pass of `fit` reuses: pass it as validation_data, without validation_steps.
@@ -64,20 +74,28 @@ def hyperparameters_from(fn_args, defaults: Mapping[str, object], overrides: Map
     return values
 
 
+def task_hyperparameters(fn_args, defaults: Mapping[str, object]) -> dict:
+    """A task's hyperparameters, batch_size included: defaults < custom_config["hparams"] < the
+    Tuner's best. Trainer and Tuner both read them here, so they agree on the batch size."""
+    return hyperparameters_from(fn_args, defaults, (fn_args.custom_config or {}).get("hparams", {}))
+
+
+def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput, vocabularies: Mapping[str, str],
+                     num_oov_buckets: int) -> dict:
+    """{model feature: number of ids} for features looked up in a TFT vocabulary (vocabularies maps
+    the feature to its vocabulary's name): the vocabulary plus its OOV buckets, the width an
+    embedding table or a one-hot encoding needs."""
+    return {
+        feature: tf_transform_output.vocabulary_size_by_name(vocabulary) + num_oov_buckets
+        for feature, vocabulary in vocabularies.items()
+    }
+
+
 def epochs_for(total_steps: int, checkpoints: int = 10):
     """Split a step budget into (epochs, steps_per_epoch) so early stopping gets a say."""
     total_steps = max(1, int(total_steps))
     steps_per_epoch = max(1, math.ceil(total_steps / checkpoints))
     return math.ceil(total_steps / steps_per_epoch), steps_per_epoch
-
-
-def fit_callbacks(log_dir: str, patience: int = 3) -> list:
-    import keras
-
-    return [
-        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
-    ]
 
 
 class ServingModule(tf.Module):
@@ -105,7 +123,7 @@ class ServingModule(tf.Module):
             transformed = self.tft_layer(tf.io.parse_example(examples, serving_spec))
             inputs = {name: transformed[name] for name in model_features}
             probabilities = tf.cast(self.model(inputs, training=False), tf.float32)
-            return {"probabilities": probabilities}
+            return {PROBABILITIES: probabilities}
 
         def transform_features(examples):
             return self.tft_layer(tf.io.parse_example(examples, raw_spec))
@@ -118,7 +136,7 @@ class ServingModule(tf.Module):
             self,
             export_dir,
             signatures={
-                "serving_default": self.serve.get_concrete_function(),
-                "transform_features": self.transform_features.get_concrete_function(),
+                SERVING_SIGNATURE: self.serve.get_concrete_function(),
+                TRANSFORM_SIGNATURE: self.transform_features.get_concrete_function(),
             },
         )

@@ -5,6 +5,7 @@ import keras_tuner
 from tfx.components.tuner.component import TunerFnResult
 
 from models.common import training
+from models.common.trainer_base import DEFAULT_SEED
 
 
 class WarmStartBayesianOracle(keras_tuner.oracles.BayesianOptimizationOracle):
@@ -49,17 +50,23 @@ class WarmStartBayesianOracle(keras_tuner.oracles.BayesianOptimizationOracle):
         self.min_improvement = float(state.get("min_improvement", self.min_improvement))
 
 
-def bayesian_search(fn_args, build, objective: str, direction: str, project: str, default_trials: int,
-                    train_ds, eval_ds, epochs: int, steps_per_epoch: int) -> TunerFnResult:
-    """Bayesian optimisation of `build(hp)` on `objective`, starting from the space's defaults;
-    trials, seed and the margin a trial needs to beat the defaults (`tuner_min_improvement`) from
-    custom_config."""
+def bayesian_search(fn_args, build, *, objective: str, direction: str, project: str, default_trials: int,
+                    default_hparams, tf_transform_output, model_features, weight_key=None,
+                    epochs: int, steps_per_epoch: int) -> TunerFnResult:
+    """Bayesian optimisation of `build(hp)` on `objective`, starting from the space's defaults.
+
+    Trials, seed and the margin a trial needs to beat the defaults (`tuner_min_improvement`) come
+    from custom_config; the batch size from the task's hyperparameters, as in the Trainer
+    (default_hparams < custom_config["hparams"])."""
     config = fn_args.custom_config or {}
+    batch_size = int(training.task_hyperparameters(fn_args, default_hparams)["batch_size"])
+    train_ds, eval_ds = training.train_and_eval_datasets(
+        fn_args, tf_transform_output, batch_size, model_features, weight_key=weight_key)
     tuner = keras_tuner.Tuner(
         oracle=WarmStartBayesianOracle(
             objective=keras_tuner.Objective(objective, direction),
             max_trials=int(config.get("max_trials", default_trials)),
-            seed=int(config.get("seed", 42)),
+            seed=int(config.get("seed", DEFAULT_SEED)),
             min_improvement=float(config.get("tuner_min_improvement", 0.0)),
         ),
         hypermodel=build,

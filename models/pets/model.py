@@ -27,7 +27,7 @@ from models.pets import features as F
 MAX_WIDTH = 512
 CORE_NAME = "xception_lite"
 
-# Defaults; the Tuner searches around them (search space: models/pets/config.py).
+# Defaults; the Tuner searches around them (search space: pipelines/tasks/pets.py).
 DEFAULT_HPARAMS = {
     "entry_width": 32,
     "base_width": 32,
@@ -44,6 +44,7 @@ DEFAULT_HPARAMS = {
     # Faster-moving BatchNorm statistics than Keras' 0.99: with ~50 steps per epoch on ~1,500 photos
     # the inference-time statistics otherwise lag training for several epochs.
     "bn_momentum": 0.9,
+    "batch_size": 32,
 }
 
 

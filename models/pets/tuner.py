@@ -9,9 +9,9 @@ from models.common import training, tuning
 from models.pets import features as F
 from models.pets.model import DEFAULT_HPARAMS, build_model
 from models.pets.preprocessing import image_size_of
-from models.pets.trainer import datasets
+from models.pets.trainer import MODEL_FEATURES
 
-# The search space (documented in models/pets/config.py). Base widths are a task setting
+# The search space (documented in pipelines/tasks/pets.py). Base widths are a task setting
 # (custom_config["tuner_base_widths"]): with a fixed step budget, width decides the run time.
 BASE_WIDTHS = (24, 32)
 NUM_BLOCKS = (3, 4)
@@ -44,6 +44,7 @@ def tuner_fn(fn_args) -> TunerFnResult:
         values = {**fixed, **search_space(hp, base_widths)}
         return build_model(values, image_size, num_classes=len(F.CLASS_NAMES), decay_steps=epochs * steps_per_epoch)
 
-    train_ds, eval_ds = datasets(fn_args, tf_transform_output, int(config.get("batch_size", 32)))
-    return tuning.bayesian_search(fn_args, build, "val_accuracy", "max", "pets", 2,
-                                  train_ds, eval_ds, epochs, steps_per_epoch)
+    return tuning.bayesian_search(
+        fn_args, build, objective="val_accuracy", direction="max", project="pets", default_trials=2,
+        default_hparams=DEFAULT_HPARAMS, tf_transform_output=tf_transform_output,
+        model_features=MODEL_FEATURES, epochs=epochs, steps_per_epoch=steps_per_epoch)

@@ -1,15 +1,15 @@
 """BERT sentiment classifier (tf_keras, as transformers' TF BERT requires): raw text in, probabilities out."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping
 
 import tensorflow as tf
 import tf_keras
 
-from models.reviews import checkpoint as ckpt
+from models.common.text.bert import make_optimizer, mean_pool
+from models.common.text.checkpoint import bert_and_tokenizer
+from models.common.text.tokenizer import WordPieceTokenizer
 from models.reviews import features as F
-from models.reviews.tokenizer import WordPieceTokenizer, read_vocab
 
 DEFAULT_HPARAMS = {
     "checkpoint": "packaged",  # or a directory with config.json + vocab.txt (+ model.safetensors)
@@ -21,12 +21,6 @@ DEFAULT_HPARAMS = {
     "warmup_fraction": 0.1,
     "batch_size": 32,
 }
-
-
-def mean_pool(hidden: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Average of the token vectors where attention_mask is 1 (sentence-transformers' pooling)."""
-    mask = tf.cast(mask, hidden.dtype)[:, :, None]
-    return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1e-9)
 
 
 class BertClassifier(tf_keras.Model):
@@ -54,24 +48,17 @@ class BertClassifier(tf_keras.Model):
 
 def build_classifier(hparams: Mapping[str, object], num_classes: int = 2) -> BertClassifier:
     hp = {**DEFAULT_HPARAMS, **hparams}
-    directory = ckpt.resolve(str(hp["checkpoint"]))
-    bert = ckpt.load_bert(Path(directory), pretrained=bool(hp["pretrained"]))
-    tokenizer = WordPieceTokenizer(read_vocab(Path(directory) / "vocab.txt"), int(hp["max_seq_length"]))
+    bert, tokenizer = bert_and_tokenizer(str(hp["checkpoint"]), bool(hp["pretrained"]), int(hp["max_seq_length"]))
     model = BertClassifier(bert, tokenizer, num_classes, float(hp["dropout"]))
     model({F.TEXT_XF: tf.constant(["build"])})
     return model
 
 
-def make_optimizer(hparams: Mapping[str, object], total_steps: int):
-    """AdamW (decoupled weight decay) with linear warmup over the first warmup_fraction of the steps,
-    then linear decay to 0 — transformers' create_optimizer. Returns (optimizer, schedule)."""
-    from transformers import create_optimizer
-
-    hp = {**DEFAULT_HPARAMS, **hparams}
-    total_steps = max(1, int(total_steps))
-    return create_optimizer(
-        init_lr=float(hp["learning_rate"]),
-        num_train_steps=total_steps,
-        num_warmup_steps=int(round(float(hp["warmup_fraction"]) * total_steps)),
-        weight_decay_rate=float(hp["weight_decay"]),
+def compile_model(model: BertClassifier, hparams: Mapping[str, object], total_steps: int) -> None:
+    """Sparse categorical cross-entropy and accuracy, with AdamW + linear warmup then decay."""
+    optimizer, _ = make_optimizer({**DEFAULT_HPARAMS, **hparams}, total_steps)
+    model.compile(
+        optimizer=optimizer,
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

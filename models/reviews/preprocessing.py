@@ -1,6 +1,6 @@
 """TF Transform for reviews: clean text (valid UTF-8), label id, review-length bucket for slicing.
 
-WordPiece tokenisation happens inside the model (models/reviews/tokenizer.py), so the exported
+WordPiece tokenisation happens inside the model (models/common/text/tokenizer.py), so the exported
 SavedModel takes raw text and training and serving share one tokenizer.
 """
 import tensorflow as tf

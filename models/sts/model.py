@@ -4,20 +4,19 @@ One BERT encodes both sentences of a pair (shared weights: the two sides are con
 batch), mean pooling over the attention mask gives the sentence embedding, and the prediction is the
 cosine similarity of the two embeddings. Trained with the cosine-similarity regression loss:
 mean squared error between cos(u, v) and the gold score / 5 (sentence-transformers'
-CosineSimilarityLoss). Optimiser: the reviews task's AdamW with 10 % linear warmup then linear decay.
-The checkpoint, tokenizer and pooling are the reviews task's (models/reviews).
+CosineSimilarityLoss). Optimiser: AdamW with 10 % linear warmup then linear decay. The checkpoint,
+tokenizer, pooling and optimiser are the ones shared with the reviews task (models/common/text).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping
 
 import tensorflow as tf
 import tf_keras
 
-from models.reviews import checkpoint as ckpt
-from models.reviews.model import make_optimizer, mean_pool
-from models.reviews.tokenizer import WordPieceTokenizer, read_vocab
+from models.common.text.bert import make_optimizer, mean_pool
+from models.common.text.checkpoint import bert_and_tokenizer
+from models.common.text.tokenizer import WordPieceTokenizer
 from models.sts import features as F
 
 DEFAULT_HPARAMS = {
@@ -76,9 +75,7 @@ class SiameseSimilarity(tf_keras.Model):
 def build_model(hparams: Mapping[str, object]) -> SiameseSimilarity:
     """The siamese model over the checkpoint named by hparams (pretrained weights unless told not to)."""
     hp = {**DEFAULT_HPARAMS, **hparams}
-    directory = Path(ckpt.resolve(str(hp["checkpoint"])))
-    bert = ckpt.load_bert(directory, pretrained=bool(hp["pretrained"]))
-    tokenizer = WordPieceTokenizer(read_vocab(directory / "vocab.txt"), int(hp["max_seq_length"]))
+    bert, tokenizer = bert_and_tokenizer(str(hp["checkpoint"]), bool(hp["pretrained"]), int(hp["max_seq_length"]))
     model = SiameseSimilarity(SentenceEncoder(bert, tokenizer))
     model({F.SENTENCE1_XF: tf.constant(["build"]), F.SENTENCE2_XF: tf.constant(["build"])})
     return model

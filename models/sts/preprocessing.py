@@ -1,6 +1,6 @@
 """TF Transform for STS: clean sentence text (valid UTF-8) and the gold score scaled to [0, 1].
 
-WordPiece tokenisation happens inside the model (the reviews task's in-graph tokenizer), so the
+WordPiece tokenisation happens inside the model (the in-graph tokenizer of models/common/text), so the
 exported SavedModel takes raw text.
 """
 import tensorflow as tf

@@ -7,16 +7,16 @@ The exported SavedModel (StsServingModule) has three signatures:
   embed(examples: serialized tf.Example with a `text` bytes feature)
       -> {"embedding": float32 [batch, hidden]}, L2-normalised mean-pooled sentence embeddings
   transform_features(examples: the raw columns with `score`) -> the transformed features (TFMA)
+The shared skeleton (models/common/trainer_base.py) does the training.
 """
 from __future__ import annotations
-
-import logging
 
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
 
-from models.common import training
+from models.common import trainer_base
+from models.common.contract import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from models.sts import features as F
 from models.sts.model import DEFAULT_HPARAMS, build_model, compile_model
 
@@ -56,35 +56,26 @@ class StsServingModule(tf.Module):
             self,
             export_dir,
             signatures={
-                "serving_default": self.similarity.get_concrete_function(),
+                SERVING_SIGNATURE: self.similarity.get_concrete_function(),
                 "embed": self.embed.get_concrete_function(),
-                "transform_features": self.transform_features.get_concrete_function(),
+                TRANSFORM_SIGNATURE: self.transform_features.get_concrete_function(),
             },
         )
 
 
+def build(run: trainer_base.TrainingRun):
+    model = build_model(run.hparams)
+    compile_model(model, run.hparams, run.fn_args.train_steps)
+    return model
+
+
 def run_fn(fn_args):
-    config = fn_args.custom_config or {}
-    hparams = training.hyperparameters_from(fn_args, DEFAULT_HPARAMS, config.get("hparams", {}))
-    logging.info("sts hyperparameters: %s", hparams)
-    tf_keras.utils.set_random_seed(int(config.get("seed", 42)))
-    batch_size = int(hparams["batch_size"])
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-
-    def dataset(files, shuffle):
-        return training.make_dataset(
-            files, fn_args.data_accessor, tf_transform_output, batch_size, F.MODEL_FEATURES, shuffle=shuffle
-        )
-
-    model = build_model(hparams)
-    compile_model(model, hparams, fn_args.train_steps)
-    epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=int(config.get("checkpoints", 4)))
-    model.fit(
-        dataset(fn_args.train_files, True),
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=training.validation_set(dataset(fn_args.eval_files, False), fn_args.eval_steps),
-        callbacks=[tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir)],
-        verbose=2,
+    return trainer_base.fit_and_export(
+        fn_args,
+        build_model=build,
+        default_hparams=DEFAULT_HPARAMS,
+        model_features=F.MODEL_FEATURES,
+        keras_module=tf_keras,
+        checkpoints=4,
+        serving_module=lambda run, model: StsServingModule(model, run.tf_transform_output),
     )
-    StsServingModule(model, tf_transform_output).save(fn_args.serving_model_dir)

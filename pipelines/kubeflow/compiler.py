@@ -11,10 +11,14 @@ kfp-kubernetes writes) with the node selector and toleration of each GPU step.
 """
 from __future__ import annotations
 
+import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
+from components.registry.tags import TRACKING_URI_ENV
+from pipelines import nodes
 from pipelines.config import TaskConfig
 from pipelines.kubeflow import KubeflowError
 from pipelines.kubeflow.resources import gpu_steps, kubernetes_platform_spec, resource_spec
@@ -47,6 +51,7 @@ class CompiledPipeline:
     pipeline_spec: Dict[str, Any]
     platform_spec: Dict[str, Any]
     data_version: Mapping[str, Any] = field(default_factory=dict)
+    registry_uri: str = ""
     warnings: List[str] = field(default_factory=list)
 
     @property
@@ -116,8 +121,11 @@ def build_pipeline(
     data_version: Optional[Mapping[str, Any]] = None,
     enable_cache: bool = True,
     baseline: bool = True,
+    registry_uri: Optional[str] = None,
 ):
-    """The factory's pipeline with cluster roots and per-component resources attached."""
+    """The factory's pipeline with cluster roots and per-component resources attached. No metadata
+    connection: on the cluster, ML Metadata is KFP's own service, and no step may read a local file."""
+    from components.code_version import code_version
     from pipelines import factory
 
     pipeline = factory.create_pipeline(
@@ -130,6 +138,8 @@ def build_pipeline(
         beam_pipeline_args=list(task.beam_pipeline_args),
         package_root=package_root,
         baseline=baseline,
+        registry_uri=registry_uri,
+        code_version=code_version(Path(__file__).resolve().parents[2]),
     )
     by_id = {component.id: component for component in pipeline.components}
     unknown = sorted(set(task.resources) - set(by_id))
@@ -163,16 +173,23 @@ def compile_pipeline(
     data_version: Optional[Mapping[str, Any]] = None,
     enable_cache: bool = True,
     baseline: bool = True,
+    registry_uri: Optional[str] = None,
 ) -> CompiledPipeline:
-    """Compile with TFX's KubeflowV2DagRunner, in memory: no network, nothing under pipeline_root."""
+    """Compile with TFX's KubeflowV2DagRunner, in memory: no network, nothing under pipeline_root.
+
+    registry_uri: the MLflow registry the Baseline and Registrar steps use in the cluster (default
+    $MLFLOW_TRACKING_URI); required, since a Registrar without one would register nothing."""
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx.v1.orchestration.experimental import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
+
+    from pipelines.kubeflow import steps
 
     if not image:
         raise KubeflowError("an image is required (the pipeline image built by `make image`)")
     if not pipeline_root:
         raise KubeflowError("a pipeline root is required (e.g. the Terraform output pipeline_root)")
+    registry_uri = check_registry_uri(registry_uri or os.environ.get(TRACKING_URI_ENV))
     version = dict(data_version) if data_version is not None else compile_data_version()
     pipeline = build_pipeline(
         task,
@@ -183,14 +200,20 @@ def compile_pipeline(
         data_version=version,
         enable_cache=enable_cache,
         baseline=baseline,
+        registry_uri=registry_uri,
     )
     runner = KubeflowV2DagRunner(
         # Schema 2.1.0: the only one the KFP v2 backend accepts.
         KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
     )
     job = runner.run(pipeline, write_out=False)
-    spec: Dict[str, Any] = job["pipelineSpec"]
+    spec: Dict[str, Any] = steps.use_project_entrypoint(job["pipelineSpec"])
     spec["defaultPipelineRoot"] = pipeline_root
+    spec["sdkVersion"] = f"{steps.PACKAGE_FORMAT}+{spec.get('sdkVersion', 'tfx')}"
+    # The Baseline reads the registry, which changes between runs: a cached answer would be stale.
+    for name, task_spec in spec["root"]["dag"]["tasks"].items():
+        if name == nodes.BASELINE:
+            task_spec["cachingOptions"] = {"enableCache": False}
 
     labels = _executor_labels(spec)
     executors = spec["deploymentSpec"]["executors"]
@@ -206,12 +229,25 @@ def compile_pipeline(
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
     json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
 
-    warnings = []
-    resolvers = sorted(name for name, label in labels.items() if "resolver" in executors[label])
-    if resolvers:
-        warnings.append(
-            "the open-source KFP backend does not run TFX Resolver executors "
-            f"({', '.join(resolvers)}): runs are rejected at creation with 'resolver executors not "
-            "implemented'; compile with --no-baseline for that backend (value thresholds only)"
+    # What the open-source backend would refuse is refused here, naming the step.
+    steps.preflight(spec, platform)
+    return CompiledPipeline(pipeline_spec=spec, platform_spec=platform, data_version=version,
+                            registry_uri=registry_uri)
+
+
+def check_registry_uri(uri: Optional[str]) -> str:
+    """The registry URI for steps in the cluster, or KubeflowError: none given, or one that names a
+    file on this machine (a pod cannot open it)."""
+    if not uri:
+        raise KubeflowError(
+            f"the Registrar needs a model registry in the cluster: pass --registry-uri (e.g. the MLflow "
+            f"server of infra/k8s, http://mlflow.mlflow:5000) or set ${TRACKING_URI_ENV}"
         )
-    return CompiledPipeline(pipeline_spec=spec, platform_spec=platform, data_version=version, warnings=warnings)
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme in ("", "file", "sqlite"):
+        raise KubeflowError(
+            f"registry {uri!r} is a file on this machine, which no pod can open: pass the URI of an MLflow "
+            f"server (http://...) or of a database the cluster reaches"
+        )
+    return uri
+

@@ -65,13 +65,18 @@ def test_second_run_is_served_from_cache(census_run):
     finally:
         os.chdir(cwd)
     record = latest_run(home, "mlops-census")
-    for node in (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.SCHEMA_GEN, nodes.EXAMPLE_VALIDATOR,
-                 nodes.TRANSFORM, nodes.TUNER, nodes.TRAINER):
+    for node in (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.SCHEMA_GEN, nodes.TRANSFORM, nodes.TUNER,
+                 nodes.TRAINER):
         assert record.nodes[node].state == "cached", node
-    # The Evaluator's inputs did change: the first run's model is now the blessed baseline.
+    # The Baseline asks the registry on every run: the first run's model is now the version to beat,
+    # so the validator (drift against its training data) and the Evaluator run again.
+    baseline = record.nodes[nodes.BASELINE]
+    assert baseline.state == "complete" and baseline.output("model").get("baseline_version") == 1
+    assert record.nodes[nodes.EXAMPLE_VALIDATOR].state == "complete"
     evaluator = record.nodes[nodes.EVALUATOR]
     assert evaluator.state == "complete"
     assert evaluator.output("blessing").get("blessed") == 1
+    assert evaluator.output("blessing").get("baseline").startswith("census v1 ")
 
 
 def test_schema_anomaly_stops_the_pipeline_before_training(tmp_path, capsys):

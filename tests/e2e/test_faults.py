@@ -158,10 +158,11 @@ def test_next_run_resumes_from_cache_and_pushes_and_registers_once(fault_runs):
     home = fault_runs["home"]
     assert len(fault_runs["run_ids"]) == 2  # A and D: the refused B never reached the metadata store
     run_d = _runs(home)[1]
-    for node in (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.SCHEMA_GEN, nodes.EXAMPLE_VALIDATOR,
-                 nodes.TRANSFORM, nodes.TUNER):
+    for node in (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.SCHEMA_GEN, nodes.TRANSFORM, nodes.TUNER):
         assert run_d.nodes[node].state == "cached", node
-    for node in (nodes.TRAINER, nodes.EVALUATOR, nodes.PUSHER, nodes.REGISTRAR):
+    # The Baseline asks the registry on every run, so the validator checks against its answer again.
+    for node in (nodes.BASELINE, nodes.EXAMPLE_VALIDATOR, nodes.TRAINER, nodes.EVALUATOR, nodes.PUSHER,
+                 nodes.REGISTRAR):
         assert run_d.nodes[node].state == "complete", node
     assert run_d.nodes[nodes.PUSHER].output("pushed_model").get("pushed") == 1
     assert run_d.nodes[nodes.REGISTRAR].output("registered_model").get("registered") == 1
@@ -194,7 +195,7 @@ def test_a_few_unseen_categorical_values_are_accepted(fault_runs):
     assert fault_runs["d_status"] == 0
 
 
-def test_strong_drift_against_the_previous_span_stops_at_the_validator(fault_runs, capsys):
+def test_strong_drift_against_the_baseline_training_data_stops_at_the_validator(fault_runs, capsys):
     """After D, a run on new data whose `age` moved up 35 years (everything else as before)."""
     from pipelines import cli
 
@@ -220,13 +221,12 @@ def test_strong_drift_against_the_previous_span_stops_at_the_validator(fault_run
     from components.registry import Registry
 
     assert len(Registry.open(home, must_exist=True).versions("census")) == 1
-    # The baseline is the accepted span (A validated it; D reused it from cache); the rejected
-    # data does not become the next baseline.
-    from components.strict_example_validator import previous_accepted_statistics
-
-    baseline, run_id = previous_accepted_statistics(str(home / "metadata.sqlite"), PIPELINE, nodes.EXAMPLE_VALIDATOR)
-    assert baseline.id == runs[0].nodes[nodes.STATISTICS_GEN].output("statistics").id
-    assert run_id in fault_runs["run_ids"] and f"accepted in run {run_id}" in out
+    # The drift baseline is the data census v1 was trained on (A's statistics, which D reused from
+    # cache), resolved from the registry; the rejected data never becomes a baseline.
+    statistics = record.nodes[nodes.BASELINE].output("statistics")
+    assert statistics.get("baseline_version") == 1
+    assert statistics.get("baseline_statistics_uri") == runs[0].nodes[nodes.STATISTICS_GEN].output("statistics").uri
+    assert "the data the baseline census v1" in " ".join(out.split())
     # The run report (recomputed, since the failed validator kept no output) shows the drift too.
     report = home / "reports" / "census" / record.run_id.replace(":", "-") / "report.html"
     assert "Jensen-Shannon divergence" in report.read_text()

