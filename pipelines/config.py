@@ -77,6 +77,9 @@ class TaskConfig:
     custom_op_modules: Sequence[str] = ()
     # Overall metrics (TFMA names) a run summary shows, in this order; () shows every scalar metric.
     headline_metrics: Sequence[str] = ()
+    # What the model is for and where it must not be trusted (model cards of registered versions).
+    intended_use: str = ""
+    limitations: str = ""
     # raw files in a source folder -> data/<data_dir> (`mlops data import TASK --source DIR`).
     importer: Optional[Callable[[Path, Path], Path]] = field(default=None, compare=False, repr=False)
 

@@ -38,3 +38,10 @@ STALE_LOCK_S = 600.0
 TAG_STATISTICS_URI = "statistics_uri"
 # The version a candidate was compared against when it was blessed ("census v3", or "none").
 TAG_BASELINE = "baseline_version"
+# Infra validation (components.infra_validator): "true" when the SavedModel served in a fresh process
+# passed every check; the checks' numbers (latencies) as JSON.
+TAG_INFRA_BLESSED = "infra_blessed"
+TAG_INFRA_VALIDATION = "infra_validation"
+# The seed the Trainer used (models.common.training_info), and whether TF op determinism was on.
+TAG_SEED = "seed"
+TAG_DETERMINISTIC = "deterministic"
