@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .PHONY: setup run test test-fast bench data image clean help
 
 help:
-	@echo "make setup            create $(VENV) with Python 3.10 and install pinned dependencies"
+	@echo "make setup            create $(VENV) with Python 3.10, install pinned dependencies, restore data/"
 	@echo "make run TASK=census  run a task's pipeline locally"
 	@echo "make test             run the test suite"
 	@echo "make data             restore data/ from the DVC remote (dvc pull)"
@@ -23,7 +23,8 @@ setup:
 	"$(PY)" -m pip install --quiet --upgrade "pip>=24"; \
 	"$(PY)" -m pip install --quiet -c constraints.txt -e ".[test]"; \
 	"$(PY)" -m pip install --quiet --no-deps -r requirements-nodeps.txt
-	@"$(PY)" -c "import tfx, tensorflow as tf, keras; print('tfx', tfx.__version__, '| tensorflow', tf.__version__, '| keras', keras.__version__)"
+	@TF_CPP_MIN_LOG_LEVEL=3 "$(PY)" -W ignore -c "import tfx, tensorflow as tf, keras; print('tfx', tfx.__version__, '| tensorflow', tf.__version__, '| keras', keras.__version__)"
+	@echo "Restoring data/ from the DVC remote (dvc pull)"; $(VENV)/bin/dvc pull -q
 
 run:
 	$(VENV)/bin/mlops run $(TASK)

@@ -12,6 +12,10 @@ rename.
 
 Destinations that are not local paths (gs://, s3://, …) have no atomic directory rename; they are
 pushed by the stock executor (saved_model.pb copied last).
+
+Either way nothing is pushed unless the Evaluator blessed the model (`model_blessing`) and, when the
+pipeline wires one, the InfraValidator did too (`infra_blessing`, `blessed` = 1): TFX's
+CheckBlessing decides, before anything is copied.
 """
 from __future__ import annotations
 
@@ -117,6 +121,7 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         # Not pushed until the version directory is in place.
         self._MarkNotPushed(model_push)
+        # Model blessing and infra blessing (components.infra_validator), as the stock executor checks.
         if not self.CheckBlessing(input_dict):
             return
         model_path = self.GetModelPath(input_dict)

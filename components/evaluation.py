@@ -58,8 +58,27 @@ def load_slice_metrics(evaluation_uri: str) -> List[SliceMetrics]:
             target = baseline if kv.key.model_name in BASELINE_MODEL_NAMES else candidate
             target[_metric_label(kv.key)] = value
         key = tfma.slicer.deserialize_slice_key(per_slice.slice_key)
-        result.append(SliceMetrics(slice_name(per_slice.slice_key), candidate, baseline, key))
+        result.append(SliceMetrics(slice_name(per_slice.slice_key), mark_undefined(candidate),
+                                   mark_undefined(baseline), key))
     return result
+
+
+# Metrics that mean nothing on a slice holding one class only (TFMA reports AUC 0 there).
+NEEDS_BOTH_CLASSES = ("auc", "auc_precision_recall")
+NEEDS_POSITIVES = ("recall",)
+NEEDS_NEGATIVES = ("specificity",)
+MEAN_LABEL = "mean_label"
+
+
+def mark_undefined(metrics: Dict[str, float]) -> Dict[str, float]:
+    """The metrics with those that are undefined on this slice set to NaN (shown as n/a): with
+    no positive (mean label 0) or no negative (mean label 1) example, AUC is undefined, recall
+    needs positives and specificity negatives."""
+    mean = metrics.get(MEAN_LABEL)
+    if mean is None or 0.0 < mean < 1.0:
+        return metrics
+    undefined = set(NEEDS_BOTH_CLASSES) | set(NEEDS_POSITIVES if mean == 0.0 else NEEDS_NEGATIVES)
+    return {name: (float("nan") if name in undefined else value) for name, value in metrics.items()}
 
 
 def overall_metrics(evaluation_uri: str) -> Dict[str, float]:

@@ -38,6 +38,10 @@ from components import data_version as dv
 PROP_INVALID_UTF8_ROWS = "invalid_utf8_rows"
 PROP_INVALID_UTF8_WHERE = "invalid_utf8_where"
 PROP_MIXED_TYPE_COLUMNS = "mixed_type_columns"
+PROP_ROWS = "row_count"
+PROP_DUPLICATE_ROWS = "duplicate_rows"
+# JSON {column: number of empty cells} (missing values), for columns with any.
+PROP_EMPTY_VALUES = "empty_values"
 
 REPORT_PREFIX = "csv_ingest_report-"
 # Execution property (set by the executor for its own PTransform) naming the report directory.
@@ -80,7 +84,8 @@ def read_header(path: str) -> List[str]:
         first = f.readline()
         if not first.strip():
             raise CsvInputError(f"{path} is empty (no header row); an input file needs a header and data rows")
-        header = next(csv.reader([first.decode("utf-8", "replace")]))
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name.
+        header = next(csv.reader([first.decode("utf-8-sig", "replace")]))
         for line in f:
             if line.strip():
                 return header
@@ -151,9 +156,11 @@ class _ColumnKinds(beam.CombineFn):
         location, cells = record
         for column, cell in zip(self._columns, cells):
             kind = value_kind(cell)
-            entry = acc.setdefault(column, [EMPTY, 0, 0, None])
+            entry = acc.setdefault(column, [EMPTY, 0, 0, None, 0])
             entry[0] = max(entry[0], kind)
-            if kind in (INT, FLOAT):
+            if kind == EMPTY:
+                entry[4] += 1
+            elif kind in (INT, FLOAT):
                 entry[1] += 1
             elif kind == STRING:
                 entry[2] += 1
@@ -165,11 +172,12 @@ class _ColumnKinds(beam.CombineFn):
     def merge_accumulators(self, accumulators):
         merged = {}
         for acc in accumulators:
-            for column, (kind, numeric, other, first) in acc.items():
-                entry = merged.setdefault(column, [EMPTY, 0, 0, None])
+            for column, (kind, numeric, other, first, empty) in acc.items():
+                entry = merged.setdefault(column, [EMPTY, 0, 0, None, 0])
                 entry[0] = max(entry[0], kind)
                 entry[1] += numeric
                 entry[2] += other
+                entry[4] += empty
                 if first is not None and (entry[3] is None or first[0] < entry[3][0]):
                     entry[3] = first
         return merged
@@ -184,18 +192,20 @@ def _location_key(location: str) -> Tuple[str, int]:
 
 
 def _to_example(record, kinds: Dict[str, list], columns: List[str]) -> tf.train.Example:
+    """One row as a tf.Example; an empty cell leaves its feature out, so TFDV counts it as missing
+    (the schema's presence policy applies) and parsing sees what it sees for a missing value."""
     _, cells = record
     feature = {}
     for column, cell in zip(columns, cells):
         kind = kinds.get(column, [EMPTY])[0]
+        if not cell:
+            continue
         if kind == INT:
-            feature[column] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(cell)] if cell else []))
+            feature[column] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(cell)]))
         elif kind == FLOAT:
-            feature[column] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(cell)] if cell else []))
+            feature[column] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(cell)]))
         elif kind == STRING:
-            feature[column] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[cell.encode("utf-8")] if cell else []))
-        else:
-            feature[column] = tf.train.Feature()
+            feature[column] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[cell.encode("utf-8")]))
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
@@ -208,18 +218,27 @@ def mixed_type_columns(kinds: Mapping[str, list]) -> List[str]:
     """'column: N non-numeric value(s), first at file:line ('value')' for columns that are numeric
     but for a few values, and so were read as strings."""
     notes = []
-    for column, (kind, numeric, other, first) in sorted(kinds.items()):
+    for column, (kind, numeric, other, first, _) in sorted(kinds.items()):
         if kind == STRING and numeric and first is not None and other <= MIXED_MAX_SHARE * (numeric + other):
             notes.append(f"{column}: {other} non-numeric value(s) among {numeric + other}, first at {first[1]} ({first[2]!r})")
     return notes
 
 
-def _write_report(_, path: str, kinds, repaired_count: int, repaired_first: List[str]) -> None:
+def empty_values(kinds: Mapping[str, list]) -> Dict[str, int]:
+    """column -> number of empty cells (missing values), for columns that have any."""
+    return {column: entry[4] for column, entry in sorted(kinds.items()) if entry[4]}
+
+
+def _write_report(_, path: str, kinds, repaired_count: int, repaired_first: List[str], rows: int,
+                  duplicates: int) -> None:
     report = {
         "column_kinds": {c: _KIND_NAMES[k[0]] for c, k in sorted(kinds.items())},
         "mixed_type_columns": mixed_type_columns(kinds),
         "invalid_utf8_rows": repaired_count,
         "invalid_utf8_where": sorted(repaired_first, key=_location_key),
+        "rows": rows,
+        "duplicate_rows": duplicates,
+        "empty_values": empty_values(kinds),
     }
     with fileio.open(path, "w") as f:
         f.write(json.dumps(report, indent=1))
@@ -252,12 +271,22 @@ def _CsvToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], spli
         repaired = records[_ReadCsvRecords.REPAIRED]
         count = repaired | "CountRepaired" >> beam.combiners.Count.Globally()
         first = repaired | "FirstRepaired" >> beam.combiners.Top.Of(MAX_LOCATIONS, key=_location_key, reverse=True)
+        rows = records["records"] | "CountRows" >> beam.combiners.Count.Globally()
+        # A row whose cells equal an earlier row's: each copy beyond the first counts once.
+        duplicates = (
+            records["records"]
+            | "RowContent" >> beam.Map(lambda record: ("\x1f".join(record[1]), 1))
+            | "CopiesPerRow" >> beam.CombinePerKey(sum)
+            | "ExtraCopies" >> beam.Map(lambda kv: kv[1] - 1)
+            | "CountDuplicates" >> beam.CombineGlobally(sum)
+        )
         _ = (
             pipeline
             | "ReportTrigger" >> beam.Create([None])
             | "WriteReport" >> beam.Map(
                 _write_report, os.path.join(report_dir, f"{REPORT_PREFIX}{digest}.json"), kinds,
-                beam.pvalue.AsSingleton(count), beam.pvalue.AsSingleton(first),
+                beam.pvalue.AsSingleton(count), beam.pvalue.AsSingleton(first), beam.pvalue.AsSingleton(rows),
+                beam.pvalue.AsSingleton(duplicates),
             )
         )
     return records["records"] | "ToTFExample" >> beam.Map(_to_example, kinds, columns)
@@ -265,13 +294,18 @@ def _CsvToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], spli
 
 def read_reports(report_dir: str) -> Dict[str, Any]:
     """The merged ingest reports of the splits in report_dir."""
-    merged: Dict[str, Any] = {"mixed_type_columns": [], "invalid_utf8_rows": 0, "invalid_utf8_where": []}
+    merged: Dict[str, Any] = {"mixed_type_columns": [], "invalid_utf8_rows": 0, "invalid_utf8_where": [],
+                              "rows": 0, "duplicate_rows": 0, "empty_values": {}}
     for path in sorted(fileio.glob(os.path.join(report_dir, REPORT_PREFIX + "*.json"))):
         with fileio.open(path, "r") as f:
             report = json.loads(f.read())
         merged["mixed_type_columns"] += report.get("mixed_type_columns", [])
         merged["invalid_utf8_rows"] += int(report.get("invalid_utf8_rows", 0))
         merged["invalid_utf8_where"] += report.get("invalid_utf8_where", [])
+        merged["rows"] += int(report.get("rows", 0))
+        merged["duplicate_rows"] += int(report.get("duplicate_rows", 0))
+        for column, count in report.get("empty_values", {}).items():
+            merged["empty_values"][column] = merged["empty_values"].get(column, 0) + int(count)
     return merged
 
 
@@ -317,6 +351,9 @@ class VersionedCsvExecutor(BaseExampleGenExecutor):
             artifact.set_int_custom_property(PROP_INVALID_UTF8_ROWS, report["invalid_utf8_rows"])
             artifact.set_string_custom_property(PROP_INVALID_UTF8_WHERE, ", ".join(report["invalid_utf8_where"]))
             artifact.set_string_custom_property(PROP_MIXED_TYPE_COLUMNS, "; ".join(report["mixed_type_columns"]))
+            artifact.set_int_custom_property(PROP_ROWS, report["rows"])
+            artifact.set_int_custom_property(PROP_DUPLICATE_ROWS, report["duplicate_rows"])
+            artifact.set_string_custom_property(PROP_EMPTY_VALUES, json.dumps(report["empty_values"], sort_keys=True))
 
 
 def csv_example_gen(

@@ -1,8 +1,10 @@
 """Registrar: register a blessed and pushed model in the MLflow Model Registry, with its lineage.
 
-Runs after the Pusher. A model the Evaluator did not bless (or the Pusher did not push) is not
-registered; the output artifact says why. A registered version is named after the task and carries
-tags naming everything it came from (see `registration_tags`).
+Runs after the Pusher. A model the Evaluator or the InfraValidator did not bless (or the Pusher did
+not push) is not registered; the output artifact says why. A registered version is named after the
+task and carries tags naming everything it came from (see `registration_tags`), including
+`infra_blessed=true` and the infra-validation latencies, and a model card (components.model_card:
+artifacts model_card.md / model_card.html of the version's MLflow run, copies in the output artifact).
 """
 from __future__ import annotations
 
@@ -18,15 +20,19 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
 
 from components import data_version as dv
-from components import evaluation, metadata
+from components import evaluation, metadata, model_card
+from components import infra_validator as infra
 from components.evaluator import PROP_BASELINE
 from components import registry as reg
+from components.registry import evidence
 
 # Custom properties of the RegisteredModel artifact.
 PROP_REGISTERED = "registered"
 PROP_MODEL_NAME = "model_name"
 PROP_MODEL_VERSION = "model_version"
 PROP_REASON = "reason"
+# Where the version's model card is: runs:/<mlflow run>/model_card.md ("" when not registered).
+PROP_MODEL_CARD = "model_card"
 
 # Per-slice metrics tag: keep it well inside a registry tag value (100,000 characters).
 _MAX_SLICE_METRICS_CHARS = 60_000
@@ -48,10 +54,15 @@ class RegistrarSpec(types.ComponentSpec):
         "code_version": ExecutionParameter(type=str, optional=True),
         # SQLite ML Metadata file, to look up the executions that produced the inputs.
         "metadata_path": ExecutionParameter(type=str, optional=True),
+        # The task's TaskConfig.intended_use / limitations, for the model card.
+        "intended_use": ExecutionParameter(type=str, optional=True),
+        "limitations": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
         "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        # The InfraValidator's verdict (components.infra_validator); absent in pipelines without one.
+        "infra_blessing": ChannelParameter(type=standard_artifacts.InfraBlessing, optional=True),
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
         "pushed_model": ChannelParameter(type=standard_artifacts.PushedModel),
         "examples": ChannelParameter(type=standard_artifacts.Examples, optional=True),
@@ -158,13 +169,36 @@ def registration_tags(
     if metadata_path:
         tags[reg.TAG_MLMD_STORE] = metadata_path
     for name, value in sorted(overall.items()):
-        tags[reg.METRIC_TAG_PREFIX + name] = _number(value)
+        tags[reg.METRIC_TAG_PREFIX + name] = _number(value) if math.isfinite(value) else "n/a"
     tags.update(extra or {})
     return tags
 
 
-def not_registered_reason(blessing, pushed, evaluation_uri: Optional[str]) -> Optional[str]:
-    """Why this model must not be registered, or None when it is blessed and pushed."""
+def infra_tags(infra_blessing) -> Dict[str, str]:
+    """infra_blessed and infra_validation (JSON of the latencies in ms) of an InfraBlessing ({}
+    without one: the pipeline had no InfraValidator)."""
+    if infra_blessing is None:
+        return {}
+    latencies = {f"{key}_ms": value for key, value in infra.latencies(infra_blessing).items()}
+    return {
+        reg.TAG_INFRA_BLESSED: "true" if _int_property(infra_blessing, infra.PROP_BLESSED) == 1 else "false",
+        reg.TAG_INFRA_VALIDATION: json.dumps(latencies, sort_keys=True),
+    }
+
+
+def read_training_info(model) -> Optional[Dict[str, Any]]:
+    """The Trainer's training_info.json (seed, steps, ...); None for a model exported before it existed."""
+    from models.common.training_info import read_training_info as read
+
+    try:
+        return read(model.uri)
+    except FileNotFoundError:
+        return None
+
+
+def not_registered_reason(blessing, pushed, evaluation_uri: Optional[str], infra_blessing=None) -> Optional[str]:
+    """Why this model must not be registered, or None when it is blessed (by the Evaluator and, when
+    the pipeline has one, the InfraValidator) and pushed."""
     if not _int_property(blessing, "blessed"):
         reason = "the Evaluator did not bless the model"
         if evaluation_uri:
@@ -175,6 +209,9 @@ def not_registered_reason(blessing, pushed, evaluation_uri: Optional[str]) -> Op
             if failures:
                 reason += " (" + "; ".join(failures) + ")"
         return reason
+    if infra_blessing is not None and _int_property(infra_blessing, infra.PROP_BLESSED) != 1:
+        why = _str_property(infra_blessing, infra.PROP_REASON)
+        return "the InfraValidator did not bless the model" + (f" ({why})" if why else "")
     if not _int_property(pushed, "pushed") or not _str_property(pushed, "pushed_destination"):
         return "the Pusher did not push the model"
     return None
@@ -192,21 +229,23 @@ class Executor(base_executor.BaseExecutor):
         blessing = _single(input_dict, "model_blessing")
         evaluation_artifact = _single(input_dict, "evaluation")
         pushed = _single(input_dict, "pushed_model")
-        reason = not_registered_reason(blessing, pushed, evaluation_artifact.uri if evaluation_artifact else None)
+        reason = not_registered_reason(blessing, pushed, evaluation_artifact.uri if evaluation_artifact else None,
+                                       _single(input_dict, "infra_blessing"))
         if reason is None and not (os.environ.get("MLFLOW_TRACKING_URI") or exec_properties.get("registry_uri")):
             reason = "no model registry configured (set MLFLOW_TRACKING_URI)"
         if reason is not None:
             output.set_int_custom_property(PROP_REGISTERED, 0)
             output.set_string_custom_property(PROP_MODEL_VERSION, "")
             output.set_string_custom_property(PROP_REASON, reason)
+            output.set_string_custom_property(PROP_MODEL_CARD, "")
             return
 
-        version = self._register(task, model, evaluation_artifact, pushed, input_dict, exec_properties)
+        version = self._register(task, model, evaluation_artifact, pushed, input_dict, exec_properties, output)
         output.set_int_custom_property(PROP_REGISTERED, 1)
         output.set_string_custom_property(PROP_MODEL_VERSION, str(version.version))
         output.set_string_custom_property(PROP_REASON, "")
 
-    def _register(self, task, model, evaluation_artifact, pushed, input_dict, exec_properties):
+    def _register(self, task, model, evaluation_artifact, pushed, input_dict, exec_properties, output):
         context = self._context
         pipeline = context.pipeline_info.id
         run_id = context.pipeline_run_id if context else None
@@ -225,6 +264,14 @@ class Executor(base_executor.BaseExecutor):
         statistics = _single(input_dict, "statistics")
         if statistics is not None:
             extra[reg.TAG_STATISTICS_URI] = statistics.uri
+        infra_blessing = _single(input_dict, "infra_blessing")
+        extra.update(infra_tags(infra_blessing))
+        # What `mlops registry promote` checks the pushed files against (components.registry.evidence).
+        extra[reg.TAG_MODEL_DIGEST] = evidence.saved_model_digest(pushed_path)
+        training_info = read_training_info(model)
+        if training_info is not None:
+            extra[reg.TAG_SEED] = str(training_info.get("seed", "unknown"))
+            extra[reg.TAG_DETERMINISTIC] = str(bool(training_info.get("deterministic"))).lower()
         tags = registration_tags(
             task=task,
             pipeline=pipeline,
@@ -240,8 +287,21 @@ class Executor(base_executor.BaseExecutor):
             metadata_path=metadata_path,
             extra=extra,
         )
+        # Everything the card shows is read before anything is registered: a lineage that cannot be
+        # read stops the step before the registry changes.
+        card = dict(
+            task=task, pipeline=pipeline, pipeline_run_id=run_id,
+            intended_use=exec_properties.get("intended_use") or "", limitations=exec_properties.get("limitations") or "",
+            tags=tags, hyperparameters=hyperparameters, training_info=training_info,
+            baseline=_str_property(blessing, PROP_BASELINE), slices=slices,
+            thresholds=evaluation.load_thresholds(evaluation_artifact.uri),
+            infra=None if infra_blessing is None else {
+                "blessed": _int_property(infra_blessing, infra.PROP_BLESSED) == 1,
+                "reason": _str_property(infra_blessing, infra.PROP_REASON),
+                "latency_ms": infra.latencies(infra_blessing)},
+        )
         registry = reg.Registry(reg.resolve_uri(configured=exec_properties.get("registry_uri")))
-        return registry.register(
+        version = registry.register(
             task,
             pushed_path,
             tags,
@@ -252,6 +312,19 @@ class Executor(base_executor.BaseExecutor):
             record={"tags": tags, "slice_metrics": json.loads(tags[reg.TAG_SLICE_METRICS])},
             description=f"Blessed {task} model from pipeline run {run_id or 'unknown'}, served from {pushed_path}",
         )
+        output.set_string_custom_property(PROP_MODEL_CARD, self._store_card(registry, version, card, output.uri))
+        return version
+
+    @staticmethod
+    def _store_card(registry, version, card: Dict[str, Any], output_uri: str) -> str:
+        """Render the version's model card and store it with the version (its MLflow run's artifacts)
+        and in the output artifact; returns runs:/<run>/model_card.md."""
+        markdown, html = model_card.render(model_card.card_context(version=version.version, **card))
+        for name, text in ((model_card.MARKDOWN_FILE, markdown), (model_card.HTML_FILE, html)):
+            io_utils.write_string_file(os.path.join(output_uri, name), text)
+            if version.run_id:
+                registry.client.log_text(version.run_id, text, name)
+        return f"runs:/{version.run_id}/{model_card.MARKDOWN_FILE}" if version.run_id else ""
 
 
 class Registrar(base_component.BaseComponent):
@@ -271,17 +344,23 @@ class Registrar(base_component.BaseComponent):
         examples: Optional[types.BaseChannel] = None,
         hyperparameters: Optional[types.BaseChannel] = None,
         statistics: Optional[types.BaseChannel] = None,
+        infra_blessing: Optional[types.BaseChannel] = None,
         registry_uri: Optional[str] = None,
         code_version: Optional[Mapping[str, Any]] = None,
         metadata_connection_config=None,
+        intended_use: str = "",
+        limitations: str = "",
     ):
         spec = RegistrarSpec(
             task=task,
             registry_uri=registry_uri,
             code_version=json.dumps(dict(code_version)) if code_version else None,
             metadata_path=metadata.sqlite_file(metadata_connection_config),
+            intended_use=intended_use or None,
+            limitations=limitations or None,
             model=model,
             model_blessing=model_blessing,
+            infra_blessing=infra_blessing,
             evaluation=evaluation,
             pushed_model=pushed_model,
             examples=examples,

@@ -20,11 +20,14 @@ from tfx.components.example_validator import executor as validator_executor
 from tfx.components.example_validator import labels
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import json_utils, writer_utils
 
 from components import baseline
 
+# Execution properties: the label column and how many classes it has (0: not a classifier).
+LABEL_KEY = "label_key"
+NUM_CLASSES_KEY = "num_classes"
 # Optional input: the training-data statistics of the baseline model (components.baseline).
 BASELINE_STATISTICS_KEY = "baseline_statistics"
 # Custom properties on the ExampleAnomalies artifact naming the drift baseline (absent: none).
@@ -48,6 +51,50 @@ def describe_anomalies(anomalies) -> List[str]:
     return lines
 
 
+def label_classes(statistics, label_key: str) -> Optional[Dict[str, int]]:
+    """{class value: examples} of the label in one split's statistics. A string label lists its
+    values; a numeric one (StatisticsGen sees no schema, so int labels get numeric statistics)
+    tells only its min and max, which is enough to see a single class. None: no such column."""
+    for dataset in statistics.datasets:
+        for feature in dataset.features:
+            name = feature.path.step[-1] if feature.path.step else feature.name
+            if name != label_key:
+                continue
+            if feature.HasField("string_stats"):
+                buckets = feature.string_stats.rank_histogram.buckets
+                if buckets:
+                    return {b.label: int(b.sample_count) for b in buckets}
+                return {v.value: int(v.frequency) for v in feature.string_stats.top_values}
+            if feature.HasField("num_stats") and feature.num_stats.common_stats.num_non_missing:
+                low, high = feature.num_stats.min, feature.num_stats.max
+                return {f"{low:g}": 1} if low == high else {f"{low:g}": 1, f"{high:g}": 1}
+    return None
+
+
+def add_missing_classes(anomalies, statistics, label_key: str, num_classes: int) -> None:
+    """Record an anomaly on the label when a split lacks some of its classes: a model trained or
+    evaluated on one class reads AUC 0 and means nothing (issue: a one-class label column)."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    present = label_classes(statistics, label_key)
+    if present is None:
+        return  # a missing label column is the schema's anomaly already
+    seen = {value for value, count in present.items() if count > 0}
+    if len(seen) >= num_classes:
+        return
+    info = anomalies.anomaly_info[label_key]
+    info.severity = anomalies_pb2.AnomalyInfo.ERROR
+    info.short_description = info.short_description or "Missing label classes"
+    reason = info.reason.add()
+    reason.type = anomalies_pb2.AnomalyInfo.UNKNOWN_TYPE
+    reason.short_description = "Missing label classes"
+    reason.description = (
+        f"only {len(seen)} of the {num_classes} label classes present ({', '.join(sorted(map(str, seen))) or 'none'}); "
+        f"every class must appear in every split"
+    )
+    info.description = "; ".join(r.description for r in info.reason)
+
+
 def drift_baseline(artifacts) -> Optional[types.Artifact]:
     """The baseline statistics artifact when there is one with statistics in it, else None."""
     artifact = artifacts[0] if artifacts else None
@@ -63,6 +110,9 @@ class StrictExecutor(validator_executor.Executor):
     raises DataAnomalyError naming every anomaly."""
 
     def Do(self, input_dict, output_dict, exec_properties):
+        self._label_key = exec_properties.get(LABEL_KEY) or ""
+        self._num_classes = int(exec_properties.get(NUM_CLASSES_KEY) or 0)
+        exec_properties = {k: v for k, v in exec_properties.items() if k not in (LABEL_KEY, NUM_CLASSES_KEY)}
         self._found: List[Tuple[str, str]] = []
         self._baseline_stats: Dict[str, Any] = {}
         self._baseline = drift_baseline(input_dict.get(BASELINE_STATISTICS_KEY))
@@ -108,12 +158,15 @@ class StrictExecutor(validator_executor.Executor):
 
         split_dir = str(outputs.get(labels.SCHEMA_DIFF_PATH, ""))
         split = split_dir.rstrip("/").rsplit("Split-", 1)[-1] if "Split-" in split_dir else "?"
+        statistics = inputs[standard_component_specs.STATISTICS_KEY]
         anomalies = tfdv.validate_statistics(
-            statistics=inputs[standard_component_specs.STATISTICS_KEY],
+            statistics=statistics,
             schema=inputs[standard_component_specs.SCHEMA_KEY],
             previous_statistics=self._baseline_for(split),
             custom_validation_config=inputs.get(standard_component_specs.CUSTOM_VALIDATION_CONFIG_KEY),
         )
+        if self._label_key and self._num_classes > 1:
+            add_missing_classes(anomalies, statistics, self._label_key, self._num_classes)
         writer_utils.write_anomalies(os.path.join(split_dir, validator_executor.DEFAULT_FILE_NAME), anomalies)
         for line in describe_anomalies(anomalies):
             self._found.append((split, f"[{split}] {line}"))
@@ -121,6 +174,11 @@ class StrictExecutor(validator_executor.Executor):
 
 
 class StrictExampleValidatorSpec(standard_component_specs.ExampleValidatorSpec):
+    PARAMETERS = {
+        **standard_component_specs.ExampleValidatorSpec.PARAMETERS,
+        LABEL_KEY: ExecutionParameter(type=str, optional=True),
+        NUM_CLASSES_KEY: ExecutionParameter(type=int, optional=True),
+    }
     INPUTS = {
         **standard_component_specs.ExampleValidatorSpec.INPUTS,
         BASELINE_STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
@@ -140,8 +198,12 @@ class StrictExampleValidator(ExampleValidator):
         schema: types.BaseChannel,
         exclude_splits: Optional[List[str]] = None,
         baseline_statistics: Optional[types.BaseChannel] = None,
+        label_key: Optional[str] = None,
+        num_classes: int = 0,
     ):
         spec = StrictExampleValidatorSpec(
+            label_key=label_key,
+            num_classes=num_classes,
             statistics=statistics,
             schema=schema,
             exclude_splits=json_utils.dumps(exclude_splits or []),

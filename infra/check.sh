@@ -6,7 +6,7 @@
 #   terraform init            (-backend=false, providers from a local filesystem mirror)
 #   terraform validate
 #   terraform test            (terraform/tests/*.tftest.hcl, mocked AWS provider)
-#   kubectl kustomize         (every overlay under infra/k8s/overlays)
+#   kubectl kustomize         (every overlay under infra/k8s/overlays and infra/k8s/serving)
 #
 # Provider mirror: $TF_PLUGIN_MIRROR, else /opt/tf-plugins, else the terraform
 # checks that need providers are skipped. Nothing is written into the repo:
@@ -20,6 +20,7 @@ set -euo pipefail
 INFRA_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 TF_DIR="${INFRA_DIR}/terraform"
 OVERLAYS_DIR="${INFRA_DIR}/k8s/overlays"
+SERVING_DIR="${INFRA_DIR}/k8s/serving"
 
 passed=0
 failed=0
@@ -124,6 +125,14 @@ else
         echo "kubectl kustomize (no overlay found in ${OVERLAYS_DIR}) ... FAILED"
         failed=$((failed + 1))
     fi
+    # KServe overlays written by `mlops registry manifest` (k8s/serving/<name>/, incl. the
+    # generated example); their KServe schema check is tests/pipelines/test_serving_manifest.py.
+    for overlay in "${SERVING_DIR}"/*/; do
+        [[ -f "${overlay}kustomization.yaml" ]] || continue
+        name="$(basename -- "${overlay}")"
+        run_check "kubectl kustomize k8s/serving/${name}" \
+            kubectl kustomize "${overlay}" || true
+    done
 fi
 
 echo "infra: ${passed} passed, ${failed} failed"

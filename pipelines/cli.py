@@ -6,6 +6,7 @@ lists them in the order `mlops --help` shows them.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -24,9 +25,18 @@ COMMAND_MODULES = [
     "pipelines.cli_run",
     "pipelines.cli_data",
     "pipelines.cli_registry",
+    "pipelines.cli_model_card",
     "pipelines.cli_kubeflow",
+    "pipelines.cli_kfp_run",
     "pipelines.cli_inspect",
+    "pipelines.cli_predict",
+    "pipelines.cli_serving",
 ]
+
+
+# Command groups other modules extend: name -> add(name, func, help) returning the sub-parser
+# (e.g. GROUPS["registry"] adds `mlops registry NAME`, with --home). Filled by build_parser().
+GROUPS: dict = {}
 
 
 class CliError(Exception):
@@ -37,9 +47,40 @@ class CliError(Exception):
         self.status = status
 
 
-def quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 and negatives are refused, not taken as 'unset')."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (1 or more), got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+VERBOSE_FLAG = "--verbose"
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """No TensorFlow C++ start-up lines (oneDNN, CUDA, TensorRT, cuFFT registration), gRPC chatter or
+    library warnings on a normal command; --verbose keeps them. Must run before TensorFlow is
+    imported (TF reads the level once). A run's full Python log still goes to its log file."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.simplefilter("ignore")
 
 
 def task_or_error(name: str, profile: Optional[str] = None):
@@ -56,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops", description="Per-task TFX pipelines: run locally, evaluate per slice, push blessed models."
     )
+    parser.add_argument(VERBOSE_FLAG, action="store_true",
+                        help="show TensorFlow's and the libraries' own log lines and warnings")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -63,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_tensorflow(verbose=VERBOSE_FLAG in argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -70,14 +115,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     except CliError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         return exc.status
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
+            raise
+        where = exc.filename or "a file"
+        fix = "free some space" if exc.errno == errno.ENOSPC else "pass a writable --home (or $MLOPS_HOME)"
+        err_console.print(f"[red]error:[/] cannot write {where}: {os.strerror(exc.errno)}; {fix}")
+        return 1
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")
         return 130
 
 
+def entrypoint() -> None:
+    """The `mlops` console script: main(), then leave at once. TensorFlow's function objects
+    otherwise meet a half torn-down interpreter and print `Exception ignored in: ...
+    AtomicFunction.__del__` tracebacks after every command that loaded a model."""
+    try:
+        status = main()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
     # Run through the importable module, so `python -m pipelines.cli` and the command modules share
     # one CliError class (as under the `mlops` console script).
-    from pipelines.cli import main as _main
+    from pipelines.cli import entrypoint as _entrypoint
 
-    sys.exit(_main())
+    _entrypoint()

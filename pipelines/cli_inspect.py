@@ -8,7 +8,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.cli import CliError, console, quiet_tensorflow
+from pipelines.cli import CliError, console, non_negative_int
 
 _SYMBOL_STYLES = {"✓": "green", "↺": "cyan", "✗": "bold red", "…": "yellow", "—": "dim"}
 
@@ -35,7 +35,6 @@ def _quiet() -> None:
     """No TensorFlow/TFMA log noise (deprecation notices) around the tables."""
     import logging
 
-    quiet_tensorflow()
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
@@ -63,6 +62,20 @@ def _yes_no(value: Optional[bool]) -> Text:
     return Text("yes", style="green") if value else Text("no", style="yellow")
 
 
+def infra_cell(row) -> Text:
+    """The `infra` column of `mlops runs`: p50 at batch 1 when infra-validated, the failed check when
+    not, `skipped` when the Evaluator did not bless the model, — when there was no InfraValidator."""
+    if row.infra_blessed is None:
+        return Text("—", style="dim")
+    if row.infra_blessed:
+        p50 = row.infra_latency_ms.get("batch_1_p50")
+        return Text("yes" + (f" {p50:.1f}ms" if p50 is not None else ""), style="green")
+    reason = row.infra_reason or ""
+    if reason == "not blessed by the Evaluator":
+        return Text("skipped", style="dim")
+    return Text("no: " + (reason.partition(":")[0] or "?"), style="yellow")
+
+
 def cmd_runs(args) -> int:
     from pipelines import inspect_runs
 
@@ -82,6 +95,7 @@ def cmd_runs(args) -> int:
         table.add_column("duration", justify="right")
         table.add_column("components", no_wrap=True)
         table.add_column("blessed")
+        table.add_column("infra")
         table.add_column("pushed")
         table.add_column("registered")
         for row in rows:
@@ -97,6 +111,7 @@ def cmd_runs(args) -> int:
                 inspect_runs.format_duration(row.seconds),
                 symbols,
                 _yes_no(row.blessed),
+                infra_cell(row),
                 _yes_no(row.pushed),
                 registered,
             )
@@ -216,7 +231,7 @@ def register(sub) -> None:
 
     runs = sub.add_parser("runs", help="list pipeline runs: components, blessed, pushed, registered")
     runs.add_argument("task", nargs="?", help="only this task's runs (default: every task)")
-    runs.add_argument("--limit", type=int, default=20, help="newest N runs per task (default 20; 0 = all)")
+    runs.add_argument("--limit", type=non_negative_int, default=20, help="newest N runs per task (default 20; 0 = all)")
     runs.add_argument("--home", help=home_help)
     runs.set_defaults(func=cmd_runs)
 

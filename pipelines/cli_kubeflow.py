@@ -6,7 +6,7 @@ import os
 import warnings
 from pathlib import Path
 
-from pipelines.cli import CliError, console, err_console, quiet_tensorflow, task_or_error
+from pipelines.cli import CliError, console, err_console, task_or_error
 from pipelines.tasks import KNOWN_TASKS
 
 IMAGE_ENV = "MLOPS_IMAGE"
@@ -37,7 +37,6 @@ def _compile(task, args) -> Path:
     except KubeflowError as exc:
         raise CliError(str(exc), 2) from None
 
-    quiet_tensorflow()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -7,7 +7,9 @@ import logging
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli import CliError, console, err_console
+from typing import Optional
+
+from pipelines.cli import GROUPS, CliError, console, err_console
 
 
 def _open(args, must_exist: bool = True):
@@ -18,7 +20,7 @@ def _open(args, must_exist: bool = True):
         logging.getLogger(name).setLevel(logging.WARNING)
     layout = local_runner.LocalLayout.resolve(args.home)
     try:
-        return registry.Registry.open(layout.home, must_exist=must_exist)
+        return registry.Registry.open(layout.home, must_exist=must_exist).check()
     except registry.RegistryError as exc:
         raise CliError(str(exc)) from None
 
@@ -141,12 +143,29 @@ def cmd_history(args) -> int:
     return 0
 
 
+def version_for(args, ref: str, default_alias: Optional[str] = None):
+    """The registered version a reference names: TASK@ALIAS, TASK:VERSION, or TASK alone (then
+    default_alias, when given). Shared by every command that takes a version reference."""
+    name, sep, alias = ref.partition("@")
+    if sep:
+        if not name or not alias:
+            raise CliError(f"expected TASK@ALIAS (e.g. census@production), got {ref!r}", status=2)
+        return _call(_open(args).resolve, name, alias)
+    name, sep, number = ref.partition(":")
+    if sep:
+        if not name or not number:
+            raise CliError(f"expected TASK:VERSION (e.g. census:3), got {ref!r}", status=2)
+        return _call(_open(args).version, name, number)
+    if default_alias and ref:
+        return _call(_open(args).resolve, ref, default_alias)
+    raise CliError(f"expected TASK@ALIAS or TASK:VERSION (e.g. census@production or census:3), got {ref!r}", status=2)
+
+
 def cmd_path(args) -> int:
-    name, sep, alias = args.ref.partition("@")
-    if not sep or not name or not alias:
+    if "@" not in args.ref:
         raise CliError(f"expected TASK@ALIAS (e.g. census@production), got {args.ref!r}", status=2)
-    reg = _open(args)
-    version = _call(reg.resolve, name, alias)
+    name = args.ref.partition("@")[0]
+    version = version_for(args, args.ref)
     if not version.pushed_path:
         raise CliError(f"{name} v{version.version} has no pushed SavedModel path (tag pushed_model_path)")
     print(version.pushed_path, flush=True)
@@ -168,6 +187,9 @@ def register(sub) -> None:
         parser.add_argument("--home", help="local state directory (default: $MLOPS_HOME or ./.mlops)")
         parser.set_defaults(func=func)
         return parser
+
+    # Later command modules add their `mlops registry ...` subcommands through GROUPS["registry"].
+    GROUPS["registry"] = add
 
     p = add("list", cmd_list, "registered models, or the versions of one")
     p.add_argument("task", nargs="?", help="list this task's versions")

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli import CliError, console, quiet_tensorflow, task_or_error
+from pipelines.cli import CliError, console, positive_int, task_or_error
 from pipelines.tasks import KNOWN_TASKS, load_task
 
 def cmd_run(args) -> int:
@@ -21,8 +21,8 @@ def cmd_run(args) -> int:
         eval_steps=args.eval_steps,
         baseline_alias=args.baseline_alias,
     )
-    quiet_tensorflow()
     from components import data_version
+    from components.registry import RegistryError
     from pipelines import local_runner
 
     layout = local_runner.LocalLayout.resolve(args.home)
@@ -51,7 +51,7 @@ def cmd_run(args) -> int:
             on_event=ProgressPrinter(),
             log_file=layout.logs_dir(task.name) / f"{time.strftime('%Y%m%d-%H%M%S')}.log",
         )
-    except local_runner.RunLockedError as exc:
+    except (local_runner.RunLockedError, RegistryError) as exc:
         raise CliError(str(exc)) from None
     print_outcome(task, outcome)
     return outcome.exit_status
@@ -71,7 +71,10 @@ class ProgressPrinter:
             self.started[node] = None
         elif event == "finished":
             start = self.started.get(node, time.time())
-            console.print(f"  [green]✓[/] {node} " + ("(cached)" if start is None else f"{time.time() - start:.1f}s"))
+            if start is None:  # the symbols `mlops runs` uses: ✓ ran, ↺ cached
+                console.print(f"  [cyan]↺[/] {node} (cached)")
+            else:
+                console.print(f"  [green]✓[/] {node} {time.time() - start:.1f}s")
 
 
 def headline_metrics(task, metrics: dict) -> dict:
@@ -83,6 +86,9 @@ def headline_metrics(task, metrics: dict) -> dict:
 
 def print_outcome(task, outcome) -> None:
     """The end-of-run summary: what the runner says happened, nothing worked out here."""
+    from pipelines.outcome import infra_summary
+    from pipelines.slices import fmt
+
     if outcome.interrupted_by:
         console.print(f"[red]✗ run interrupted[/] by {outcome.interrupted_by}")
     elif outcome.error:
@@ -106,7 +112,14 @@ def print_outcome(task, outcome) -> None:
         console.print("  [yellow]not blessed[/]: " + escape("; ".join(outcome.reasons) or "thresholds not met"))
     else:
         console.print("  [yellow]not evaluated[/]: " + escape("; ".join(outcome.reasons)))
-    console.print(f"  pushed: {outcome.pushed_path or 'no (only blessed models are pushed)'}")
+    infra = infra_summary(outcome)
+    if outcome.infra_blessed:
+        console.print(f"  [green]infra-validated[/]: {escape(infra)}")
+    elif outcome.infra_blessed is False:
+        console.print(f"  [yellow]not infra-validated[/]: {escape(infra)}")
+    why_not = "only infra-validated models are pushed" if outcome.blessed and outcome.infra_blessed is False \
+        else "only blessed models are pushed"
+    console.print(f"  pushed: {outcome.pushed_path or f'no ({why_not})'}")
     if outcome.registered:
         console.print(f"  [green]registered[/] as {outcome.registered_as}")
     elif outcome.registered is False:
@@ -114,7 +127,7 @@ def print_outcome(task, outcome) -> None:
     shown = headline_metrics(task, outcome.metrics)
     if shown:
         console.print("  metrics (eval split, overall): " + ", ".join(
-            f"{k}={v:.4f}" if k != "example_count" else f"{k}={int(v)}" for k, v in shown.items()
+            f"{k}={int(v)}" if k == "example_count" else f"{k}={fmt(v)}" for k, v in shown.items()
         ))
     if outcome.report_path:
         console.print(f"  report: {outcome.report_path}")
@@ -143,10 +156,10 @@ def register(sub) -> None:
     run.add_argument("task", help=f"one of: {', '.join(sorted(KNOWN_TASKS))}")
     run.add_argument("--runner", default="local", choices=["local"], help="where to run (default: local)")
     run.add_argument("--profile", default="default", help="task budget profile, e.g. gpu (default: default)")
-    run.add_argument("--max-trials", type=int, help="Tuner trials (overrides the task config)")
-    run.add_argument("--train-steps", type=int, help="Trainer steps (overrides the task config)")
-    run.add_argument("--tuner-steps", type=int, help="training steps per Tuner trial")
-    run.add_argument("--eval-steps", type=int, help="evaluation batches per validation pass")
+    run.add_argument("--max-trials", type=positive_int, help="Tuner trials (overrides the task config)")
+    run.add_argument("--train-steps", type=positive_int, help="Trainer steps (overrides the task config)")
+    run.add_argument("--tuner-steps", type=positive_int, help="training steps per Tuner trial")
+    run.add_argument("--eval-steps", type=positive_int, help="evaluation batches per validation pass")
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
     run.add_argument("--baseline-alias", help="registry alias of the model to beat (default: production; "
                                               "without it, the newest blessed version)")

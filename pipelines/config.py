@@ -12,6 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 @dataclass(frozen=True)
+class SliceGate:
+    """A per-slice blessing gate: on every slice of `feature_keys` with at least `min_examples`
+    examples, `metric` may be at most `max_regression` below the baseline's (TFMA per-slice change
+    thresholds; smaller slices are reported, not gated: their metrics are too noisy)."""
+
+    feature_keys: Sequence[str]
+    metric: str = "AUC"
+    max_regression: float = 0.03
+    min_examples: int = 200
+
+
+@dataclass(frozen=True)
 class EvalSpec:
     """What TFMA computes and how a candidate gets blessed."""
 
@@ -29,6 +41,8 @@ class EvalSpec:
     positive_class_id: Optional[int] = 1
     # The serving_default output TFMA reads as the prediction.
     prediction_key: str = "probabilities"
+    # Per-slice gates on top of the overall thresholds (none by default).
+    slice_gates: Sequence[SliceGate] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,10 @@ class TaskConfig:
     custom_op_modules: Sequence[str] = ()
     # Overall metrics (TFMA names) a run summary shows, in this order; () shows every scalar metric.
     headline_metrics: Sequence[str] = ()
+    # The raw form `mlops predict` reads for this task (components/batch_inference/readers.py):
+    # "csv" (a header row, the training columns; sentence pairs for sts) or "image_folder" (image
+    # files, optionally in class sub-folders).
+    predict_input: str = "csv"
     # What the model is for and where it must not be trusted (model cards of registered versions).
     intended_use: str = ""
     limitations: str = ""

@@ -9,6 +9,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from components.atomic_pusher import AtomicPusher
 from components.baseline import Baseline
+from components.infra_validator import InfraValidator
 from components.registrar import Registrar
 from components.evaluator import Evaluator
 from components.strict_example_validator import StrictExampleValidator
@@ -42,22 +43,36 @@ def build_eval_config(task: TaskConfig) -> tfma.EvalConfig:
             absolute={"value": -spec.max_regression},
         ),
     )
-    # The blessing threshold applies to the overall slice; other slices are reported, not gated.
+    # The blessing threshold applies to the overall slice; other slices are gated only by the task's
+    # slice gates (and only where they hold enough examples, see components.evaluator).
     overall_only = [
         tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
     ]
+    gated = {name: list(overall_only) if name == spec.threshold_metric else [] for name in spec.metrics}
+    for gate in spec.slice_gates:
+        if gate.metric not in gated:
+            raise ValueError(f"slice gate on {gate.metric!r}, which the task's eval spec does not compute")
+        gated[gate.metric].append(tfma.PerSliceMetricThreshold(
+            slicing_specs=[tfma.SlicingSpec(feature_keys=list(gate.feature_keys))],
+            threshold=tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -gate.max_regression},
+            )),
+        ))
     metrics = [
         tfma.MetricConfig(
             # "pkg.module.Class" names a custom TFMA metric (the Evaluator imports pkg.module).
             class_name=name.rpartition(".")[2],
             module=name.rpartition(".")[0],
-            per_slice_thresholds=overall_only if name == spec.threshold_metric else None,
+            per_slice_thresholds=gated[name] or None,
         )
         for name in spec.metrics
     ]
     binarize = None
     if spec.positive_class_id is not None:
         binarize = tfma.BinarizationOptions(class_ids={"values": [spec.positive_class_id]})
+        # The share of positives per slice: where it is 0 or 1, AUC and recall are undefined and read
+        # n/a (components.evaluation.mark_undefined) instead of TFMA's 0.
+        metrics.append(tfma.MetricConfig(class_name="MeanLabel"))
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -91,7 +106,7 @@ def create_pipeline(
     baseline: bool = True,
 ) -> tfx.dsl.Pipeline:
     """Baseline + ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform →
-    [Tuner] → Trainer → Evaluator → Pusher → Registrar for one task.
+    [Tuner] → Trainer → Evaluator → InfraValidator → Pusher → Registrar for one task.
 
     registry_uri: the MLflow registry the Baseline reads and the Registrar writes
     (MLFLOW_TRACKING_URI at run time wins); code_version: {'commit', 'dirty'} of the code, tagged
@@ -122,6 +137,9 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         baseline_statistics=baseline_node.outputs["statistics"] if baseline_node else None,
+        # Every label class must appear in every split (a classifier's task declares its classes).
+        label_key=task.label_key,
+        num_classes=len(task.class_names),
     ).with_id(nodes.EXAMPLE_VALIDATOR)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -170,11 +188,23 @@ def create_pipeline(
         baseline_model=baseline_node.outputs["model"] if baseline_node else None,
         eval_config=build_eval_config(task),
         custom_op_modules=task.custom_op_modules,
+        slice_min_examples={",".join(g.feature_keys): g.min_examples for g in task.eval.slice_gates},
     ).with_id(nodes.EVALUATOR)
+    # The blessed candidate served in a fresh process (serving imports only) and checked before a push.
+    infra_validator = InfraValidator(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        examples=example_gen.outputs["examples"],
+        label_key=task.label_key,
+        class_names=task.class_names,
+        prediction_key=task.eval.prediction_key,
+        custom_op_modules=task.custom_op_modules,
+    ).with_id(nodes.INFRA_VALIDATOR)
     # Atomic: <serving>/<task>/<version>/ appears complete or not at all.
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=os.path.join(serving_root, task.name)
@@ -185,6 +215,7 @@ def create_pipeline(
         task=task.name,
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"],
         evaluation=evaluator.outputs["evaluation"],
         pushed_model=pusher.outputs["pushed_model"],
         examples=example_gen.outputs["examples"],
@@ -193,8 +224,10 @@ def create_pipeline(
         registry_uri=registry_uri,
         code_version=code_version,
         metadata_connection_config=metadata_connection_config,
+        intended_use=task.intended_use,
+        limitations=task.limitations,
     ).with_id(nodes.REGISTRAR)
-    components += [evaluator, pusher, registrar]
+    components += [evaluator, infra_validator, pusher, registrar]
 
     return tfx.dsl.Pipeline(
         pipeline_name=nodes.pipeline_name(task.name),

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,26 @@ def _pinned_level(logger: logging.Logger, level: int):
         logger.setLevel(old_level)
 
 
+@contextlib.contextmanager
+def _stderr_into(log_file: Optional[Path]):
+    """While the pipeline runs, whatever the libraries write to the process's stderr (TensorFlow's
+    C++ log, Beam's and Keras's warnings, tracebacks they print and swallow) goes to the run's log
+    file, not the terminal; the run's outcome says where the log is."""
+    if not log_file:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log_file, "ab") as target:
+        os.dup2(target.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def new_run_id() -> str:
     return datetime.datetime.now().isoformat()
 
@@ -177,12 +198,18 @@ def run_pipeline(
 ) -> RunOutcome:
     """Build the task's pipeline, run it with TFX's LocalDagRunner and return what happened.
 
-    Holds the task's lock (RunLockedError when another process runs the task on this home). A
+    Checks the model registry first (RegistryError when it cannot be reached). Holds the task's
+    lock (RunLockedError when another process runs the task on this home). A
     failing component ends the run with the failure in the outcome (`error`, after the metadata
     store recorded it); SIGTERM/SIGINT end it with `interrupted_by`, the executions they cut short
     marked CANCELED. With `report`, the run report is written (a problem with it is a warning).
     """
+    from components import registry
+
     layout.home.mkdir(parents=True, exist_ok=True)
+    # The Baseline and the Registrar need the registry: a dead server fails here, in seconds, before
+    # anything is trained or pushed (registry.RegistryError).
+    registry.Registry(registry.resolve_uri(layout.home)).check()
     with task_lock(layout, task.name) as held, _interruptible():
         run_id = new_run_id()
         held.note(run_id=run_id)
@@ -237,7 +264,7 @@ def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, 
         tfx_logger.addHandler(handler)
     error = interrupted_by = None
     try:
-        with _pinned_level(tfx_logger, logging.INFO):
+        with _pinned_level(tfx_logger, logging.INFO), _stderr_into(log_file):
             LocalDagRunner().run_with_ir(ir)
     except RunInterrupted as exc:
         interrupted_by = signal.Signals(exc.signum).name

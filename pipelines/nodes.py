@@ -16,13 +16,14 @@ TUNER = "Tuner"
 TRAINER = "Trainer"
 BASELINE = "Baseline"
 EVALUATOR = "Evaluator"
+INFRA_VALIDATOR = "InfraValidator"
 PUSHER = "Pusher"
 REGISTRAR = "Registrar"
 
 # Pipeline order, for tables; a run may lack some (no Tuner, no baseline).
 NODE_ORDER = (
     BASELINE, EXAMPLE_GEN, STATISTICS_GEN, SCHEMA_GEN, EXAMPLE_VALIDATOR, TRANSFORM, TUNER, TRAINER,
-    EVALUATOR, PUSHER, REGISTRAR,
+    EVALUATOR, INFRA_VALIDATOR, PUSHER, REGISTRAR,
 )
 
 

@@ -28,6 +28,11 @@ class RunOutcome:
     seconds: float = 0.0
     blessed: Optional[bool] = None
     reasons: List[str] = field(default_factory=list)
+    # The InfraValidator's verdict (None: it did not run); why not ("<check>: ..."); the serving
+    # latencies it measured, {"batch_1_p50": ms, "batch_1_p99": ms, "batch_64_p50": ms, ...}.
+    infra_blessed: Optional[bool] = None
+    infra_reason: Optional[str] = None
+    infra_latency_ms: Dict[str, float] = field(default_factory=dict)
     pushed: Optional[bool] = None
     pushed_path: Optional[str] = None
     # Model registry: True/False once the Registrar ran; "census v3" or why not.
@@ -131,6 +136,13 @@ def outcome_of(run: RunRecord, task: Optional[str] = None, with_metrics: bool = 
         else:
             outcome.reasons = ["the Evaluator did not run"]
 
+    infra_validator = run.nodes.get(nodes.INFRA_VALIDATOR)
+    infra = infra_validator.output("blessing") if infra_validator else None
+    if infra is not None:
+        outcome.infra_blessed = bool(infra.get("blessed"))
+        outcome.infra_reason = infra.get("reason") or None
+        outcome.infra_latency_ms = infra_latencies(infra)
+
     pusher = run.nodes.get(nodes.PUSHER)
     pushed = pusher.output("pushed_model") if pusher else None
     if pushed is not None:
@@ -139,7 +151,15 @@ def outcome_of(run: RunRecord, task: Optional[str] = None, with_metrics: bool = 
 
     registrar = run.nodes.get(nodes.REGISTRAR)
     registered = registrar.output("registered_model") if registrar else None
-    if registered is not None:
+    if registrar is not None and registrar.state in ("failed", "canceled", "interrupted"):
+        outcome.registered = False
+        outcome.registry_reason = f"the Registrar {'failed' if registrar.state == 'failed' else 'was interrupted'}"
+        if outcome.pushed:
+            outcome.warnings.append(
+                f"{outcome.pushed_path} was pushed but is not registered, so no alias serves it; the next "
+                f"`mlops run {outcome.task}` registers it (the model is unchanged)"
+            )
+    elif registered is not None:
         outcome.registered = bool(registered.get("registered"))
         if outcome.registered:
             name, version = registered.get("model_name"), registered.get("model_version")
@@ -147,6 +167,34 @@ def outcome_of(run: RunRecord, task: Optional[str] = None, with_metrics: bool = 
         else:
             outcome.registry_reason = registered.get("reason") or "unknown"
     return outcome
+
+
+def infra_latencies(blessing) -> Dict[str, float]:
+    """{'batch_1_p50': ms, ...} from the InfraBlessing's `latency_batch_<n>_<p50|p99>_ms` properties
+    (components.infra_validator), in batch order."""
+    found = {}
+    for name, value in blessing.properties.items():
+        if name.startswith("latency_batch_") and name.endswith("_ms") and value is not None:
+            found[name[len("latency_"):-len("_ms")]] = float(value)
+    return dict(sorted(found.items(), key=lambda kv: (int(kv[0].split("_")[1]), kv[0])))
+
+
+def infra_summary(outcome: RunOutcome) -> Optional[str]:
+    """'p50 1.2 ms / p99 3.4 ms at batch 1, p50 … at batch 64', or why not; None when not run."""
+    if outcome.infra_blessed is None:
+        return None
+    if not outcome.infra_blessed:
+        return outcome.infra_reason or "not infra-validated"
+    latency = outcome.infra_latency_ms
+    batches = sorted({int(key.split("_")[1]) for key in latency})
+    return ", ".join(f"p50 {_ms(latency.get(f'batch_{b}_p50'))} ms / p99 {_ms(latency.get(f'batch_{b}_p99'))} ms "
+                     f"at batch {b}" for b in batches) or "no latency recorded"
+
+
+def _ms(value: Optional[float]) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
 
 
 def data_notes(examples) -> List[str]:
@@ -166,4 +214,15 @@ def data_notes(examples) -> List[str]:
     if repaired:
         where = examples.get("invalid_utf8_where")
         notes.append(f"{repaired} row(s) had invalid UTF-8, replaced by U+FFFD" + (f" ({where})" if where else ""))
+    duplicates, rows = examples.get("duplicate_rows"), examples.get("row_count")
+    if duplicates:
+        share = f" ({100.0 * duplicates / rows:.1f} % of {rows} rows)" if rows else ""
+        notes.append(f"{duplicates} duplicated row(s){share}: copies of an earlier row, kept")
+    empty = examples.get("empty_values")
+    if empty:
+        import json
+
+        counts = json.loads(empty)
+        if counts:
+            notes.append("empty values (missing): " + ", ".join(f"{column} {n}" for column, n in counts.items()))
     return notes

@@ -41,6 +41,7 @@ def run_until(task, home: Path, data_root: Path, last_node: str):
     from components import metadata
     from pipelines import factory, lineage, nodes
 
+    home.mkdir(parents=True, exist_ok=True)
     pipeline = factory.create_pipeline(
         task, pipeline_root=str(home / "pipelines"), data_root=str(data_root), serving_root=str(home / "serving"),
         data_version={"md5": "untracked", "dirty": True},

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from components.registry import evidence
 from components.registry.stores import RegistryError, Store, now_iso, store_for, who
 from components.registry.versions import ModelSummary, Promotion, VersionInfo, replay
 from components.registry.tags import (
@@ -74,6 +75,11 @@ class Registry:
         if missing:
             raise RegistryError(missing)
         return registry
+
+    def check(self, timeout: float = 10.0) -> "Registry":
+        """Fail fast (one bounded request) when the store cannot be reached; returns self."""
+        self.store.check(timeout)
+        return self
 
     @property
     def client(self):
@@ -283,11 +289,12 @@ class Registry:
     def promote(
         self, name: str, version: int | str, alias: str = DEFAULT_ALIAS, on_wait: Optional[Callable[[str], None]] = None
     ) -> Promotion:
-        """Point alias at a blessed version and append the move to the alias's history."""
+        """Point alias at a version with the Registrar's evidence (components.registry.evidence) and
+        append the move to the alias's history."""
         number = _version_number(version)
         _check_alias(alias)
         info = self.version(name, number)
-        _check_blessed(info)
+        evidence.verify(self, info)
         with self.exclusive(name, on_wait):
             history = self.history(name, alias)
             current = self.alias_version(name, alias)
@@ -321,7 +328,7 @@ class Registry:
             if len(stack) < 2:
                 raise RegistryError(f"{name}@{alias} (v{current}) has no earlier promotion to roll back to")
             target = stack[-2]
-            _check_blessed(self.version(name, target))
+            evidence.verify(self, self.version(name, target))
             history.append(_entry("rollback", target, current))
             self._write(name, alias, target, history)
         return Promotion(name, alias, target, current, "rollback")

@@ -57,6 +57,9 @@ class Store:
         """Why a reading command should not touch this store (it was never created), else None."""
         return None
 
+    def check(self, timeout: float = 10.0) -> None:
+        """One bounded request: RegistryError naming the store when it cannot be reached."""
+
     def artifact_location(self) -> Optional[str]:
         """Where new experiments keep run artifacts (None: the store's default)."""
         return None
@@ -115,8 +118,42 @@ class EmbeddedStore(Store):
             ) from None
 
 
+# MLflow's own defaults retry an unreachable server for minutes (7 retries, backoff factor 2,
+# 120 s timeout). A command or a pipeline step should fail within seconds and say why; a user who
+# wants more patience sets these variables.
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+
+
 class ServerStore(Store):
     """An MLflow tracking server."""
+
+    def prepare(self) -> None:
+        for name, value in HTTP_LIMITS.items():
+            os.environ.setdefault(name, value)
+
+    def check(self, timeout: float = 10.0) -> None:
+        import urllib.error
+        import urllib.request
+
+        url = self.uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                if response.status == 200:
+                    return
+                problem = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            problem = f"HTTP {exc.code} {exc.reason}"
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            problem = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else str(reason)
+        raise RegistryError(
+            f"the model registry at {self.location} does not answer ({problem}); start it, or unset "
+            f"{TRACKING_URI_ENV} to use the embedded registry of --home"
+        )
 
     def model_source(self, client, run_id: str, pushed_path: str) -> str:
         if not is_local_path(pushed_path):

@@ -45,3 +45,5 @@ TAG_INFRA_VALIDATION = "infra_validation"
 # The seed the Trainer used (models.common.training_info), and whether TF op determinism was on.
 TAG_SEED = "seed"
 TAG_DETERMINISTIC = "deterministic"
+# SHA-256 over the pushed SavedModel's files (components.registry.evidence), written by the Registrar.
+TAG_MODEL_DIGEST = "model_digest"

@@ -62,5 +62,19 @@ TASK = TaskConfig(
     ),
     # A 303-row MLP needs no GPU node: small CPU requests only when compiled for Kubeflow.
     resources={"Trainer": ComponentResources(cpu="1", memory="2Gi")},
+    # Model card (Registrar): what the model is for and where it must not be trusted.
+    intended_use=(
+        "Estimates the probability of heart disease (target = 1) from 13 clinical measurements (age, sex, chest "
+        "pain type, blood pressure, cholesterol, ECG and exercise-test results, thal) of the Cleveland "
+        "heart-disease data, as in the Keras structured-data example. For teaching and as the fastest end-to-end "
+        "smoke task of the pipeline."
+    ),
+    limitations=(
+        "Only 303 patients (83 with disease) from one clinic (the Cleveland Clinic data of the UCI heart-disease "
+        "collection), about two thirds of them men; the eval split has 73 rows, so every metric is uncertain by "
+        "several hundredths, and the per-slice metrics (sex, chest-pain type; e.g. 26 women in eval) even more. "
+        "The copy used is the R package tfdatasets' `hearts` table, with two odd thal codes ('1', '2'). Not a "
+        "medical device: must not be used for diagnosis, triage or any decision about a patient."
+    ),
     importer=import_data,
 )

@@ -111,3 +111,32 @@ def test_registrar_tags_a_dirty_data_version():
         examples=examples, hyperparameters={}, overall={}, slices_json="{}", pushed_path="/p", metadata_path=None,
     )
     assert tags["dvc_data_md5"] == "abc.dir" and tags["dvc_data_dirty"] == "true"
+
+
+def test_an_infra_unblessed_model_is_not_registered(census_run, tmp_path, no_server):
+    _, home, _ = census_run
+    record = first_run(home)
+    infra = standard_artifacts.InfraBlessing()
+    infra.uri = str(tmp_path / "infra")
+    infra.set_int_custom_property("blessed", 0)
+    infra.set_string_custom_property("reason", "shape: 'probabilities' has shape [64, 3] for 64 example(s)")
+    registry_home = tmp_path / "registry"
+    output = run_registrar({**real_inputs(home, record), "infra_blessing": [infra]}, tmp_path / "out", record.run_id,
+                           registry_uri=f"sqlite:///{registry_home}/mlflow.db")
+    assert output.get_int_custom_property("registered") == 0
+    assert output.get_string_custom_property("reason") == (
+        "the InfraValidator did not bless the model (shape: 'probabilities' has shape [64, 3] for 64 example(s))")
+    assert not registry_home.exists(), "an infra-unblessed model must not even open the registry"
+
+
+def test_registrar_tags_the_infra_verdict_and_latencies():
+    from components import registrar
+
+    assert registrar.infra_tags(None) == {}  # a pipeline without an InfraValidator
+    infra = standard_artifacts.InfraBlessing()
+    infra.set_int_custom_property("blessed", 1)
+    infra.set_float_custom_property("latency_batch_1_p50_ms", 1.25)
+    infra.set_float_custom_property("latency_batch_64_p99_ms", 30.5)
+    tags = registrar.infra_tags(infra)
+    assert tags["infra_blessed"] == "true"
+    assert json.loads(tags["infra_validation"]) == {"batch_1_p50_ms": 1.25, "batch_64_p99_ms": 30.5}

@@ -4,12 +4,14 @@ component the policy names (ExampleGen or ExampleValidator) with a message namin
 the column and the anomaly; nothing after it runs, nothing is pushed or registered."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from models.census import features as F
 from pipelines import cli, lineage, nodes
+from pipelines.outcome import data_notes
 from tests.conftest import CENSUS_BUDGET, synthetic_census_rows
 from tests.csv_data import COLUMNS, _csv_lines, _write_lines
 from tests.records import latest_run
@@ -124,3 +126,77 @@ def test_bad_census_data_stops_the_run_before_training(case, tmp_path, capsys, m
     assert not (home / "mlflow.db").exists()
     if stop_node == nodes.EXAMPLE_VALIDATOR:  # ExampleGen recorded the (untracked) data it read
         assert record.nodes[nodes.EXAMPLE_GEN].output("examples").get("dvc_data_md5") == "untracked"
+
+
+# ---- labels, text, BOM and duplicates (README "Reliability" rows 10-14), on the real components
+
+
+def _reviews_lines(n: int, label=lambda i: i % 2, text=lambda i: b"a great film" if i % 2 else b"a dull film"):
+    lines = [b"id,rating,label,text"]
+    for i in range(n):
+        lines.append(b"%d,%d,%s,%s" % (i, 8 if i % 2 else 2, str(label(i)).encode(), text(i)))
+    return lines
+
+
+@pytest.mark.e2e
+def test_a_review_label_outside_its_domain_stops_at_the_validator(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    data_root = tmp_path / "data"
+    _write_lines(data_root / "reviews" / "reviews.csv", _reviews_lines(60, label=lambda i: 2 if i == 7 else i % 2))
+    status = cli.main(["run", "reviews", "--home", str(tmp_path / "home"), "--data-root", str(data_root)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert status == 1
+    assert "the run stopped at ExampleValidator" in out and "column 'label'" in out
+    assert not (tmp_path / "home" / "serving").exists()
+
+
+@pytest.mark.e2e
+def test_blank_review_texts_are_counted_within_the_policy_and_stop_the_run_beyond_it(tmp_path):
+    from pipelines.tasks import load_task
+    from tests.csv_data import run_until
+
+    data_root = tmp_path / "data"
+    # 1 blank text in 3,000 rows: within the schema's 0.1 % allowance, counted and reported.
+    _write_lines(data_root / "reviews" / "reviews.csv", _reviews_lines(3000, text=lambda i: b"" if i == 5 else b"ok film"))
+    record = run_until(load_task("reviews"), tmp_path / "home", data_root, nodes.EXAMPLE_VALIDATOR)
+    assert record.nodes[nodes.EXAMPLE_VALIDATOR].state == "complete"
+    examples = record.nodes[nodes.EXAMPLE_GEN].output("examples")
+    assert json.loads(examples.get("empty_values")) == {"text": 1}
+    assert "empty values (missing): text 1" in data_notes(examples)
+
+    # 10 blank texts in 60 rows: far beyond it, the validator stops the run.
+    other = tmp_path / "data2"
+    _write_lines(other / "reviews" / "reviews.csv", _reviews_lines(60, text=lambda i: b"" if i < 10 else b"ok film"))
+    with pytest.raises(Exception, match="column 'text'"):
+        run_until(load_task("reviews"), tmp_path / "home2", other, nodes.EXAMPLE_VALIDATOR)
+
+
+@pytest.mark.e2e
+def test_a_one_class_label_column_stops_at_the_validator(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    rows = synthetic_census_rows(200, seed=5)
+    for row in rows:
+        row[F.LABEL_KEY] = F.CLASS_NAMES[0]
+    data_root = tmp_path / "data"
+    _write_lines(data_root / "census" / "adult.csv", _csv_lines(rows))
+    status = cli.main(["run", "census", "--home", str(tmp_path / "home"), "--data-root", str(data_root)] + CENSUS_BUDGET)
+    out = " ".join(capsys.readouterr().out.split())
+    assert status == 1 and "the run stopped at ExampleValidator" in out
+    assert "column 'income_bracket'" in out and "only 1 of the 2 label classes present" in out
+
+
+@pytest.mark.e2e
+def test_a_bom_in_the_header_is_not_part_of_the_first_column_and_duplicates_are_counted(tmp_path):
+    from pipelines.tasks import load_task
+    from tests.csv_data import run_until
+
+    rows = synthetic_census_rows(200, seed=6)
+    lines = _csv_lines(rows + rows[:20])  # 20 exact copies: 20 of 220 rows (9.1 %)
+    lines[0] = b"\xef\xbb\xbf" + lines[0]  # a UTF-8 byte-order mark, as Excel writes it
+    data_root = tmp_path / "data"
+    _write_lines(data_root / "census" / "adult.csv", lines)
+    record = run_until(load_task("census"), tmp_path / "home", data_root, nodes.EXAMPLE_VALIDATOR)
+    assert record.nodes[nodes.EXAMPLE_VALIDATOR].state == "complete"  # 'age' is 'age', not '\ufeffage'
+    examples = record.nodes[nodes.EXAMPLE_GEN].output("examples")
+    assert examples.get("duplicate_rows") == 20 and examples.get("row_count") == 220
+    assert "20 duplicated row(s) (9.1 % of 220 rows): copies of an earlier row, kept" in data_notes(examples)

@@ -22,8 +22,9 @@ def test_census_run_trains_evaluates_blesses_and_pushes(census_run):
     assert status == 0
     record = latest_run(home, "mlops-census")
     for node in (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.SCHEMA_GEN, nodes.EXAMPLE_VALIDATOR,
-                 nodes.TRANSFORM, nodes.TUNER, nodes.TRAINER, nodes.EVALUATOR, nodes.PUSHER):
+                 nodes.TRANSFORM, nodes.TUNER, nodes.TRAINER, nodes.EVALUATOR, nodes.INFRA_VALIDATOR, nodes.PUSHER):
         assert record.nodes[node].state == "complete", node
+    assert record.nodes[nodes.INFRA_VALIDATOR].output("blessing").get("blessed") == 1
     blessing = record.nodes[nodes.EVALUATOR].output("blessing")
     assert blessing.get("blessed") == 1
     pushed = record.nodes[nodes.PUSHER].output("pushed_model")

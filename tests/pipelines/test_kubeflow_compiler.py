@@ -23,6 +23,7 @@ from pipelines.tasks import KNOWN_TASKS, load_task
 from tests.conftest import REPO
 
 IMAGE = "registry.example/mlops/pipeline:test"
+REGISTRY = "http://mlflow.mlflow.svc:5000"
 GPU_CANDIDATES = {nodes.TRAINER, nodes.TUNER}
 
 
@@ -55,7 +56,8 @@ def compile_task(name, tmp_path_factory):
         package = out_dir / f"{name}.yaml"
         with no_network():
             status = cli.main(
-                ["compile", name, "--image", IMAGE, "--pipeline-root", str(root), "--output", str(package)]
+                ["compile", name, "--image", IMAGE, "--pipeline-root", str(root), "--output", str(package),
+                 "--registry-uri", REGISTRY]
             )
         assert status == 0
         _COMPILED[name] = (root, package, out_dir)
@@ -130,9 +132,11 @@ def test_every_executor_runs_the_image(compiled):
     assert len(containers) >= 7
     for label, container in containers.items():
         assert container.image == IMAGE, label
-    # The only non-container executors are TFX resolvers (see the README's Kubeflow limitation).
-    others = {label for label, ex in c.deployment.executors.items() if not ex.HasField("container")}
-    assert all(c.deployment.executors[label].HasField("resolver") for label in others)
+    # Every executor is a container: the open-source backend refuses anything else (no TFX resolver).
+    assert set(containers) == set(c.deployment.executors)
+    # ... and every step runs through our entrypoint, which repairs what the backend sends.
+    for label, container in containers.items():
+        assert list(container.command) == ["python", "-m", "components.kfp_entrypoint"], label
 
 
 def test_gpu_request_node_selector_and_toleration_on_exactly_the_gpu_steps(compiled):
@@ -179,9 +183,7 @@ def test_every_component_is_present_in_dag_order(compiled):
     with no_network():
         pipeline = compiler.build_pipeline(c.task, pipeline_root=str(c.root), data_version={})
     tasks = set(c.spec.root.dag.tasks)
-    for component in pipeline.components:
-        # A TFX Resolver compiles to one KFP task per resolved channel, named "<id>-<channel>-resolver".
-        assert component.id in tasks or any(t.startswith(component.id + "-") for t in tasks), component.id
+    assert {component.id for component in pipeline.components} == tasks
 
     chain = [nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.EXAMPLE_VALIDATOR, nodes.TRANSFORM]
     chain += [nodes.TUNER] if c.task.tuner_fn else []
@@ -193,8 +195,20 @@ def test_every_component_is_present_in_dag_order(compiled):
         assert before in ancestors(c.spec, after), f"{before} must run before {after}"
     assert nodes.SCHEMA_GEN in ancestors(c.spec, nodes.EXAMPLE_VALIDATOR)
     assert nodes.SCHEMA_GEN in ancestors(c.spec, nodes.TRAINER)
-    # The baseline model reaches the Evaluator through the resolver's model channel.
-    assert f"{nodes.BASELINE}-model-resolver" in ancestors(c.spec, nodes.EVALUATOR)
+    # The registry's baseline reaches the validator (drift) and the Evaluator (the model to beat), and
+    # is asked again on every run: a cached answer would be stale.
+    assert nodes.BASELINE in ancestors(c.spec, nodes.EXAMPLE_VALIDATOR)
+    assert nodes.BASELINE in ancestors(c.spec, nodes.EVALUATOR)
+    assert not c.spec.root.dag.tasks[nodes.BASELINE].caching_options.enable_cache
+
+
+def test_steps_that_use_the_registry_get_its_uri_and_nothing_reads_a_local_store(compiled):
+    c: Compiled = compiled
+    for node in (nodes.BASELINE, nodes.REGISTRAR):
+        assert constant(c.spec, node, "registry_uri") == REGISTRY, node
+    text = c.package.read_text()
+    assert "sqlite" not in text and "metadata_path" not in text
+    assert c.spec.sdk_version.startswith("mlops-kfp-1+")
 
 
 def test_paths_point_into_the_image_and_the_cluster_roots(compiled):
@@ -248,22 +262,33 @@ def test_compile_needs_an_image_and_a_pipeline_root(tmp_path, capsys, monkeypatc
     assert "--pipeline-root" in capsys.readouterr().err
 
 
+def test_compile_needs_a_registry_the_cluster_can_reach(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    base = ["compile", "census", "--image", IMAGE, "--pipeline-root", str(tmp_path / "r"),
+            "--output", str(tmp_path / "c.yaml")]
+    assert cli.main(base) == 1
+    assert "the Registrar needs a model registry in the cluster" in capsys.readouterr().err
+    assert cli.main(base + ["--registry-uri", f"sqlite:///{tmp_path}/mlflow.db"]) == 1
+    assert "a file on this machine, which no pod can open" in capsys.readouterr().err
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", REGISTRY)
+    assert cli.main(base) == 0
+    assert not (tmp_path / "r").exists()
+
+
 def test_compile_unknown_profile_is_a_usage_error(tmp_path, capsys):
     status = cli.main(["compile", "census", "--profile", "nope", "--image", IMAGE, "--pipeline-root", str(tmp_path)])
     assert status == 2
     assert "no profile 'nope'" in capsys.readouterr().err
 
 
-def test_no_baseline_leaves_out_the_resolver_and_the_evaluator_baseline(tmp_path):
-    from pipelines import cli
-
+def test_no_baseline_is_an_explicit_opt_out_without_the_baseline_step(tmp_path):
     out = tmp_path / "census.yaml"
     status = cli.main(["compile", "census", "--image", "mlops:test", "--pipeline-root", str(tmp_path / "root"),
-                       "--output", str(out), "--no-baseline"])
+                       "--output", str(out), "--no-baseline", "--registry-uri", REGISTRY])
     assert status == 0
     text = out.read_text()
-    assert "resolver" not in text
-    assert "baseline_model" not in text
+    assert "resolver" not in text and nodes.BASELINE not in yaml.safe_load_all(text).__next__()["root"]["dag"]["tasks"]
+    assert "baseline_model" not in text and "baseline_statistics" not in text
     assert "Evaluator" in text
 
 

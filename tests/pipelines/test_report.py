@@ -109,22 +109,22 @@ def test_a_new_section_is_one_builder_one_template_and_one_spec(monkeypatch, tmp
     import jinja2
 
     (tmp_path / "sections").mkdir()
-    (tmp_path / "sections" / "infra.html.j2").write_text(
-        '<p class="infra">{{ s.data.verdict }} via {{ s.data.node }}</p>\n', encoding="utf-8")
+    (tmp_path / "sections" / "canary.html.j2").write_text(
+        '<p class="canary">{{ s.data.verdict }} via {{ s.data.node }}</p>\n', encoding="utf-8")
     env = report_render.environment()
     extended = env.overlay(loader=jinja2.ChoiceLoader([env.loader, jinja2.FileSystemLoader(str(tmp_path))]))
     monkeypatch.setattr(report_render, "environment", lambda: extended)
 
-    def build_infra(section, run):
+    def build_canary(section, run):
         section.data.update(verdict="model serves", node=run.state(nodes.EXAMPLE_GEN))
 
     specs = list(report_sections.SECTIONS)
-    specs.insert(5, report_sections.SectionSpec("infra", "Infra validation", build_infra))
+    specs.insert(5, report_sections.SectionSpec("canary", "Canary check", build_canary))
     monkeypatch.setattr(report_sections, "SECTIONS", specs)
     text = report.render(report.build_context(stopped_run(), "census"))
-    assert '<p class="infra">model serves via complete</p>' in section_html(text, "infra")
-    assert '<a href="#infra">Infra validation</a>' in text
-    assert text.index('id="infra"') < text.index('id="blessing"')
+    assert '<p class="canary">model serves via complete</p>' in section_html(text, "canary")
+    assert '<a href="#canary">Canary check</a>' in text
+    assert text.index('id="canary"') < text.index('id="blessing"')
 
 
 def test_templates_are_found_from_another_working_directory(tmp_path):

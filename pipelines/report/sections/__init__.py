@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from pipelines.report.sections import anomalies, blessing, evaluation, statistics, training, tuner
+from pipelines.report.sections import anomalies, blessing, evaluation, infra, statistics, training, tuner
 from pipelines.report.sections.base import RunInputs, Section, SectionSpec, run_section
 
 SECTIONS: List[SectionSpec] = [
@@ -22,6 +22,7 @@ SECTIONS: List[SectionSpec] = [
     SectionSpec("training", "Training curves", training.build),
     SectionSpec("slices", "Evaluation per slice", evaluation.build),
     SectionSpec("blessing", "Blessing decision", blessing.build),
+    SectionSpec("infra", "Infra validation", infra.build),
 ]
 
 

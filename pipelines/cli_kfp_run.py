@@ -1,0 +1,70 @@
+"""`mlops kfp-run`: run a compiled package on this machine as the open-source KFP backend would."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.markup import escape
+
+from pipelines.cli import CliError, console, err_console
+
+
+def _parse_params(items) -> dict:
+    texts = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"--param {item!r}: expected NAME=VALUE", 2)
+        texts[name] = value
+    return texts
+
+
+def _progress(event: str, task) -> None:
+    from pipelines.kubeflow import dry_run
+
+    if event == "start":
+        console.print(f"▶ {task.name} …")
+    elif task.state == dry_run.SUCCEEDED:
+        console.print(f"[green]✓[/] {task.name} {task.seconds:.1f}s")
+    elif task.state == dry_run.SKIPPED:
+        console.print(f"[yellow]–[/] {task.name} skipped ({escape(task.error)})")
+    else:
+        status = f"exit {task.exit_status}" if task.exit_status is not None else "not started"
+        console.print(f"[red]✗[/] {task.name} {task.seconds:.1f}s ({status})")
+
+
+def cmd_kfp_run(args) -> int:
+    from pipelines.kubeflow import KubeflowError, backend_semantics, dry_run
+    from pipelines.kubeflow.compiler import read_package
+
+    try:
+        package = read_package(Path(args.package))
+        parameters = backend_semantics.coerce_parameters(package.pipeline_spec, _parse_params(args.param))
+        console.print(f"[bold]kfp-run {escape(package.name)}[/] pipeline root={args.pipeline_root}")
+        result = dry_run.dry_run(package, pipeline_root=args.pipeline_root, parameters=parameters,
+                                 progress=_progress)
+    except KubeflowError as exc:
+        raise CliError(str(exc)) from None
+    ok = sum(1 for t in result.tasks.values() if t.state == dry_run.SUCCEEDED)
+    skipped = sum(1 for t in result.tasks.values() if t.state == dry_run.SKIPPED)
+    failed = result.failed
+    summary = f"{ok} step(s) ok" + (f", {skipped} skipped" if skipped else "") + f" in {result.seconds:.1f}s"
+    console.print(f"run {result.run_id}: {result.run_root}")
+    if failed is None:
+        console.print(f"[bold green]{summary}[/]")
+        return 0
+    console.print(summary)
+    err_console.print(f"[red]failed:[/] {failed.name}: {escape(failed.error or 'failed')}"
+                      + (f" (log: {failed.log})" if failed.log else ""))
+    return 1
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "kfp-run",
+        help="run a compiled package here as the open-source Kubeflow Pipelines backend would (a dry run)",
+    )
+    parser.add_argument("package", help="the package `mlops compile` wrote (.yaml)")
+    parser.add_argument("--pipeline-root", required=True, help="local directory for the run's artifacts")
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
+                        help="a pipeline parameter (runtimeConfig.parameterValues); repeatable")
+    parser.set_defaults(func=cmd_kfp_run)

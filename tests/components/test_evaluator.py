@@ -1,0 +1,98 @@
+"""The Evaluator's additions to TFX's: undefined metrics on one-class slices read n/a, and slice
+gates ignore failures on slices too small to gate on."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import tensorflow as tf
+from tensorflow_model_analysis.proto import metrics_for_slice_pb2, validation_result_pb2
+from tfx.types import standard_artifacts
+
+from components import evaluation
+from components.evaluator import ungate_small_slices
+from pipelines import factory
+from pipelines.tasks import load_task
+
+
+def test_auc_and_recall_are_undefined_on_a_slice_without_positives():
+    no_positive = evaluation.mark_undefined({"auc": 0.0, "recall": float("nan"), "precision": 0.0,
+                                             "mean_label": 0.0, "example_count": 35.0})
+    assert math.isnan(no_positive["auc"]) and math.isnan(no_positive["recall"])
+    assert no_positive["precision"] == 0.0 and no_positive["example_count"] == 35.0
+    no_negative = evaluation.mark_undefined({"auc": 0.0, "specificity": 0.0, "recall": 1.0, "mean_label": 1.0})
+    assert math.isnan(no_negative["auc"]) and math.isnan(no_negative["specificity"]) and no_negative["recall"] == 1.0
+    both = {"auc": 0.8, "recall": 0.5, "mean_label": 0.3}
+    assert evaluation.mark_undefined(both) == both
+
+
+def test_binary_tasks_compute_the_mean_label_and_census_gates_gender_and_race():
+    config = factory.build_eval_config(load_task("census"))
+    binarized = config.metrics_specs[1]
+    assert "MeanLabel" in [m.class_name for m in binarized.metrics]
+    auc = next(m for m in binarized.metrics if m.class_name == "AUC")
+    gated = [list(t.slicing_specs[0].feature_keys) for t in auc.per_slice_thresholds]
+    assert gated == [[], ["gender"], ["race"]]
+    assert all(t.threshold.change_threshold.absolute.value == pytest.approx(-0.03)
+               for t in auc.per_slice_thresholds[1:])
+    sts = factory.build_eval_config(load_task("sts"))
+    assert "MeanLabel" not in [m.class_name for spec in sts.metrics_specs for m in spec.metrics]
+
+
+def _slice_key(column: str, value: str):
+    key = metrics_for_slice_pb2.SliceKey()
+    single = key.single_slice_keys.add()
+    single.column, single.bytes_value = column, value.encode()
+    return key
+
+
+def _write_evaluation(uri, sizes, failing):
+    """TFMA's metrics and validations files for slices race=<value> of the given sizes, with an AUC
+    change-threshold failure on the `failing` ones."""
+    os.makedirs(uri)
+    with tf.io.TFRecordWriter(os.path.join(uri, "metrics")) as writer:
+        for value, size in sizes.items():
+            metrics = metrics_for_slice_pb2.MetricsForSlice(slice_key=_slice_key("race", value))
+            entry = metrics.metric_keys_and_values.add()
+            entry.key.name = "example_count"
+            entry.value.double_value.value = size
+            writer.write(metrics.SerializeToString())
+    result = validation_result_pb2.ValidationResult(validation_ok=False)
+    for value in failing:
+        per_slice = result.metric_validations_per_slice.add()
+        per_slice.slice_key.CopyFrom(_slice_key("race", value))
+        failure = per_slice.failures.add()
+        failure.metric_key.name, failure.metric_key.is_diff = "auc", True
+        failure.metric_value.double_value.value = -0.08
+    with tf.io.TFRecordWriter(os.path.join(uri, "validations")) as writer:
+        writer.write(result.SerializeToString())
+
+
+def _blessing(tmp_path):
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    os.makedirs(blessing.uri)
+    open(os.path.join(blessing.uri, "NOT_BLESSED"), "w").close()
+    blessing.set_int_custom_property("blessed", 0)
+    return blessing
+
+
+def test_a_gate_failure_on_a_small_slice_does_not_block_blessing(tmp_path):
+    uri = str(tmp_path / "evaluation")
+    _write_evaluation(uri, {"White": 5000, "Other": 50}, failing=["Other"])
+    blessing = _blessing(tmp_path)
+    ungate_small_slices(uri, blessing, {"race": 200})
+    assert evaluation.validation_failures(uri) == (True, [])
+    assert blessing.get_int_custom_property("blessed") == 1
+    assert os.listdir(blessing.uri) == ["BLESSED"]
+
+
+def test_a_gate_failure_on_a_large_slice_blocks_blessing_and_names_the_slice(tmp_path):
+    uri = str(tmp_path / "evaluation")
+    _write_evaluation(uri, {"White": 5000, "Other": 50}, failing=["White", "Other"])
+    blessing = _blessing(tmp_path)
+    ungate_small_slices(uri, blessing, {"race": 200})
+    ok, reasons = evaluation.validation_failures(uri)
+    assert not ok and len(reasons) == 1 and "race=White" in reasons[0]
+    assert blessing.get_int_custom_property("blessed") == 0
