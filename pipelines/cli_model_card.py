@@ -23,6 +23,7 @@ def read_card(reg, version, html: bool = False) -> str:
                f"Registrar wrote model cards")
     if not version.run_id:
         raise CliError(missing)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bar around the card
     with tempfile.TemporaryDirectory(prefix="model-card-") as folder:
         try:
             path = reg.client.download_artifacts(version.run_id, name, folder)

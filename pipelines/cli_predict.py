@@ -137,7 +137,7 @@ def cmd_predict(args) -> int:
             outcome = bi.predict(
                 spec, args.input, task.predict_input, args.output, rejects_path=args.rejects,
                 batch_size=batch_size, beam_args=list(task.beam_pipeline_args) + list(args.beam_arg or []),
-                label_column=args.label_column, on_progress=on_progress,
+                label_column=args.label_column, on_progress=on_progress, staging_root=args.staging_dir,
             )
     except bi.InputError as exc:
         raise CliError(str(exc)) from None
@@ -186,5 +186,7 @@ def register(sub) -> None:
     p.add_argument("--label-column", help="compare with this input column: accuracy and AUC (classifiers)")
     p.add_argument("--batch-size", type=int, help=f"examples per model call (default {DEFAULT_BATCH}; {DEFAULT_BATCH_HEAVY} for text and image models)")
     p.add_argument("--beam-arg", action="append", metavar="ARG", help="extra Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2 (repeatable)")
+    p.add_argument("--staging-dir", help="folder the workers write their output shards to, reachable by every worker "
+                                         "and this machine (a distributed runner: e.g. s3://…); default: next to --output")
     p.add_argument("--home", help="local state directory (default: $MLOPS_HOME or ./.mlops)")
     p.set_defaults(func=cmd_predict)
