@@ -13,7 +13,9 @@ says so). Each round runs, on the same rows with the same batch size:
   plain    load the SavedModel, read the CSV, encode the rows with the same schema and call
            serving_default batch by batch in a Python loop (no output file).
 
-Prints rows/s of both and predict/plain per round, then mean ± spread (half the range) over rounds.
+Each side of a round runs in a fresh process (as `mlops predict` does), so neither pays for the
+other's memory or warm-up; rounds alternate which side goes first. Prints rows/s of both and
+predict/plain per round, then mean ± spread (half the range) over rounds.
 Usage: .venv/bin/python bench/predict.py [--home DIR] [--tasks census,reviews] [--rounds 2]
                                          [--reviews-rows 3000] [--batch-size N]
 """
@@ -23,6 +25,7 @@ import argparse
 import csv
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -106,38 +109,56 @@ def plain_loop(task, model_dir: str, path: str, schema, batch: int):
     return len(examples), time.perf_counter() - start
 
 
+def spec_for(task, model_dir: str, path: str):
+    schema = cli_predict.serving_schema(task, path)
+    return schema, bi.ModelSpec(model_dir, schema, task.eval.prediction_key, tuple(task.class_names),
+                                tuple(task.custom_op_modules), task.eval.positive_class_id)
+
+
+def measure_one(args) -> int:
+    """One side of one round, in this fresh process: prints 'rows seconds rejected'."""
+    task = load_task(args.task)
+    schema, spec = spec_for(task, args.model_dir, args.input)
+    if args.one == "predict":
+        outcome = bi.predict(spec, args.input, task.predict_input, args.output, batch_size=args.batch_size,
+                             beam_args=task.beam_pipeline_args)
+        print(f"RESULT {outcome.total} {outcome.seconds} {outcome.rejected}", flush=True)
+    else:
+        rows, seconds = plain_loop(task, args.model_dir, args.input, schema, args.batch_size)
+        print(f"RESULT {rows} {seconds} 0", flush=True)
+    os._exit(0)  # skip TensorFlow's slow, noisy teardown
+
+
+def run_side(side: str, task: str, model_dir: str, path: str, batch: int, output: str):
+    command = [sys.executable, __file__, "--one", side, "--task", task, "--model-dir", model_dir, "--input", path,
+               "--batch-size", str(batch), "--output", output]
+    result = subprocess.run(command, capture_output=True, text=True)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if result.returncode != 0 or not lines:
+        raise SystemExit(f"{side} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    rows, seconds, rejected = lines[-1].split()[1:]
+    return int(rows), float(seconds), int(rejected)
+
+
 def bench_task(name: str, args, tmp: str) -> None:
     task = load_task(name)
     model_dir, label = model_for(task, args.home, args.data_root)
     path = input_rows(task, args.data_root, args.reviews_rows, tmp)
-    schema = cli_predict.serving_schema(task, path)
     batch = args.batch_size or cli_predict.default_batch_size(task)
-    spec = bi.ModelSpec(model_dir, schema, task.eval.prediction_key, tuple(task.class_names),
-                        tuple(task.custom_op_modules), task.eval.positive_class_id)
-    print(f"\n{name}: {label}, input {path}, batch {batch}, beam args {' '.join(task.beam_pipeline_args)}", flush=True)
-    # TensorFlow's (and the custom ops') one-time start-up costs go to neither side.
-    import tensorflow as tf
-
-    import_custom_ops(task.custom_op_modules)
-    tf.saved_model.load(model_dir)
+    print(f"\n{name}: {label}, input {path}, batch {batch}, beam args {' '.join(task.beam_pipeline_args)}; "
+          f"each side in a fresh process", flush=True)
+    output = os.path.join(tmp, f"{name}.csv")
     ours, plain, ratios = [], [], []
     for round_no in range(1, args.rounds + 1):
-        def ours_once():
-            return bi.predict(spec, path, task.predict_input, os.path.join(tmp, f"{name}.csv"), batch_size=batch,
-                              beam_args=task.beam_pipeline_args)
-
-        if round_no % 2:  # alternate which side runs first
-            outcome = ours_once()
-            rows, seconds = plain_loop(task, model_dir, path, schema, batch)
-        else:
-            rows, seconds = plain_loop(task, model_dir, path, schema, batch)
-            outcome = ours_once()
-        ours.append(outcome.rows_per_second)
-        plain.append(rows / seconds)
+        sides = ["predict", "plain"] if round_no % 2 else ["plain", "predict"]  # alternate the order
+        results = {side: run_side(side, name, model_dir, path, batch, output) for side in sides}
+        (rows, seconds, rejected), (plain_rows, plain_seconds, _) = results["predict"], results["plain"]
+        ours.append(rows / seconds)
+        plain.append(plain_rows / plain_seconds)
         ratios.append(ours[-1] / plain[-1])
-        print(f"  round {round_no}: predict {outcome.total} rows ({outcome.rejected} rejected) in {outcome.seconds:.1f} s = "
-              f"{ours[-1]:.1f} rows/s; plain loop {rows} rows in {seconds:.1f} s = {plain[-1]:.1f} rows/s; "
-              f"ratio {ratios[-1]:.2f}", flush=True)
+        print(f"  round {round_no}: predict {rows} rows ({rejected} rejected) in {seconds:.1f} s = {ours[-1]:.1f} rows/s; "
+              f"plain loop {plain_rows} rows in {plain_seconds:.1f} s = {plain[-1]:.1f} rows/s; ratio {ratios[-1]:.2f}",
+              flush=True)
 
     def summary(values):
         return f"{statistics.mean(values):.2f} ± {(max(values) - min(values)) / 2:.2f}"
@@ -154,7 +175,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--reviews-rows", type=int, default=3000)
     parser.add_argument("--batch-size", type=int)
+    # One measured side in a fresh process (used by the rounds above).
+    parser.add_argument("--one", choices=["predict", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--task", help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--input", help=argparse.SUPPRESS)
+    parser.add_argument("--output", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        return measure_one(args)
     args.home = str(Path(args.home).resolve())
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         for name in args.tasks.split(","):

@@ -33,7 +33,11 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from components.digest import saved_model_digest
+
 STAGING_PREFIX = ".incomplete-"
+# Custom property of the PushedModel: 1 when the same model was pushed before and is reused.
+PROP_UNCHANGED = "unchanged"
 
 
 def is_local_path(path: str) -> bool:
@@ -105,6 +109,30 @@ def publish_atomically(source: str, base: str, version: str) -> str:
     return final
 
 
+DIGEST_SUFFIX = ".sha256"
+
+
+def digest_file(base: str, version: str) -> str:
+    """Where a pushed version's digest is kept: `<base>/.<version>.sha256` (hidden, so a model
+    server that loads every numeric sub-directory never sees it)."""
+    return os.path.join(base, f".{version}{DIGEST_SUFFIX}")
+
+
+def pushed_copy_of(base: str, digest: str):
+    """The path of an already pushed version with this digest, or None."""
+    if not os.path.isdir(base):
+        return None
+    for name in sorted(os.listdir(base), key=lambda n: (len(n), n)):
+        if not name.isdigit() or not os.path.isdir(os.path.join(base, name)):
+            continue
+        recorded = digest_file(base, name)
+        if os.path.exists(recorded):
+            with open(recorded, encoding="utf-8") as f:
+                if f.read().strip() == digest:
+                    return os.path.join(base, name)
+    return None
+
+
 class AtomicPusherExecutor(pusher_executor.Executor):
     """The stock Pusher executor with an atomic copy into a local serving directory."""
 
@@ -125,12 +153,25 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         if not self.CheckBlessing(input_dict):
             return
         model_path = self.GetModelPath(input_dict)
+        digest = saved_model_digest(model_path)
+        already = pushed_copy_of(fs.base_directory, digest)
+        if already is not None:
+            # A rerun whose Trainer came from cache: the same model is served already; a second copy
+            # would only become a second registry version of it.
+            logging.info("Model unchanged: already pushed to %s.", already)
+            io_utils.copy_dir(model_path, model_push.uri)
+            self._MarkPushed(model_push, pushed_destination=already, pushed_version=os.path.basename(already))
+            model_push.set_int_custom_property(PROP_UNCHANGED, 1)
+            return
         # Archive copy in the artifact first, so the serving directory is the last thing written.
         io_utils.copy_dir(model_path, model_push.uri)
         final = publish_atomically(model_path, fs.base_directory, str(int(time.time())))
         version = os.path.basename(final)
+        with open(digest_file(fs.base_directory, version), "w", encoding="utf-8") as f:
+            f.write(digest + "\n")
         logging.info("Model pushed to %s (version %s).", final, version)
         self._MarkPushed(model_push, pushed_destination=final, pushed_version=version)
+        model_push.set_int_custom_property(PROP_UNCHANGED, 0)
 
 
 class AtomicPusher(Pusher):

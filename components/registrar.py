@@ -24,13 +24,15 @@ from components import evaluation, metadata, model_card
 from components import infra_validator as infra
 from components.evaluator import PROP_BASELINE
 from components import registry as reg
-from components.registry import evidence
+from components.digest import saved_model_digest
 
 # Custom properties of the RegisteredModel artifact.
 PROP_REGISTERED = "registered"
 PROP_MODEL_NAME = "model_name"
 PROP_MODEL_VERSION = "model_version"
 PROP_REASON = "reason"
+# 1 when the model was already registered (a rerun whose Trainer came from cache): no new version.
+PROP_UNCHANGED = "unchanged"
 # Where the version's model card is: runs:/<mlflow run>/model_card.md ("" when not registered).
 PROP_MODEL_CARD = "model_card"
 
@@ -41,13 +43,19 @@ _MAX_SLICE_METRICS_CHARS = 60_000
 class RegisteredModel(types.Artifact):
     """The outcome of a Registrar execution: which registry version (if any) the model became."""
 
-    # <namespace>.<Title>: the form Kubeflow Pipelines v2 requires of custom artifact types.
-    TYPE_NAME = "mlops.RegisteredModel"
+    # The class's import path: on Kubeflow, TFX's step entrypoint imports an output's type by its
+    # schema title (a title such as "mlops.RegisteredModel" fails: "Could not import ...").
+    TYPE_NAME = "components.registrar.RegisteredModel"
 
 
 class RegistrarSpec(types.ComponentSpec):
     PARAMETERS = {
         "task": ExecutionParameter(type=str),
+        # The pipeline's name and run id. Locally they also come from the executor context; TFX's
+        # Kubeflow entrypoint gives the executor no pipeline info, so the compiled step gets the
+        # name as a constant and the run id as KFP's `{{$.pipeline_job_uuid}}` placeholder.
+        "pipeline_name": ExecutionParameter(type=str, optional=True),
+        "run_id": ExecutionParameter(type=str, optional=True),
         # Registry (MLflow tracking) URI; MLFLOW_TRACKING_URI at run time takes precedence.
         "registry_uri": ExecutionParameter(type=str, optional=True),
         # JSON {"commit": ..., "dirty": ...} of the code, computed where the pipeline was built.
@@ -240,15 +248,29 @@ class Executor(base_executor.BaseExecutor):
             output.set_string_custom_property(PROP_MODEL_CARD, "")
             return
 
-        version = self._register(task, model, evaluation_artifact, pushed, input_dict, exec_properties, output)
+        registry = reg.Registry(reg.resolve_uri(configured=exec_properties.get("registry_uri")))
+        existing = registry.find_by_pushed_path(task, pushed.get_string_custom_property("pushed_destination"))
+        if existing is not None:
+            # The Pusher found this very model already pushed (a rerun with the Trainer from cache):
+            # it is that version, not a new one.
+            output.set_int_custom_property(PROP_REGISTERED, 1)
+            output.set_int_custom_property(PROP_UNCHANGED, 1)
+            output.set_string_custom_property(PROP_MODEL_VERSION, str(existing.version))
+            output.set_string_custom_property(PROP_REASON, f"model unchanged: {task} v{existing.version}")
+            output.set_string_custom_property(PROP_MODEL_CARD, "")
+            return
+        version = self._register(registry, task, model, evaluation_artifact, pushed, input_dict, exec_properties,
+                                 output)
         output.set_int_custom_property(PROP_REGISTERED, 1)
+        output.set_int_custom_property(PROP_UNCHANGED, 0)
         output.set_string_custom_property(PROP_MODEL_VERSION, str(version.version))
         output.set_string_custom_property(PROP_REASON, "")
 
-    def _register(self, task, model, evaluation_artifact, pushed, input_dict, exec_properties, output):
+    def _register(self, registry, task, model, evaluation_artifact, pushed, input_dict, exec_properties, output):
         context = self._context
-        pipeline = context.pipeline_info.id
-        run_id = context.pipeline_run_id if context else None
+        pipeline = exec_properties.get("pipeline_name") or (
+            context.pipeline_info.id if context and context.pipeline_info else f"task {task}")
+        run_id = exec_properties.get("run_id") or (context.pipeline_run_id if context else None)
         metadata_path = exec_properties.get("metadata_path") or None
         examples = _single(input_dict, "examples")
         hyperparameters = read_hyperparameters(_single(input_dict, "hyperparameters"))
@@ -267,7 +289,7 @@ class Executor(base_executor.BaseExecutor):
         infra_blessing = _single(input_dict, "infra_blessing")
         extra.update(infra_tags(infra_blessing))
         # What `mlops registry promote` checks the pushed files against (components.registry.evidence).
-        extra[reg.TAG_MODEL_DIGEST] = evidence.saved_model_digest(pushed_path)
+        extra[reg.TAG_MODEL_DIGEST] = saved_model_digest(pushed_path)
         training_info = read_training_info(model)
         if training_info is not None:
             extra[reg.TAG_SEED] = str(training_info.get("seed", "unknown"))
@@ -300,7 +322,6 @@ class Executor(base_executor.BaseExecutor):
                 "reason": _str_property(infra_blessing, infra.PROP_REASON),
                 "latency_ms": infra.latencies(infra_blessing)},
         )
-        registry = reg.Registry(reg.resolve_uri(configured=exec_properties.get("registry_uri")))
         version = registry.register(
             task,
             pushed_path,
@@ -350,9 +371,13 @@ class Registrar(base_component.BaseComponent):
         metadata_connection_config=None,
         intended_use: str = "",
         limitations: str = "",
+        pipeline_name: Optional[str] = None,
+        run_id: Optional[str] = None,
     ):
         spec = RegistrarSpec(
             task=task,
+            pipeline_name=pipeline_name,
+            run_id=run_id,
             registry_uri=registry_uri,
             code_version=json.dumps(dict(code_version)) if code_version else None,
             metadata_path=metadata.sqlite_file(metadata_connection_config),

@@ -120,7 +120,10 @@ def print_outcome(task, outcome) -> None:
     why_not = "only infra-validated models are pushed" if outcome.blessed and outcome.infra_blessed is False \
         else "only blessed models are pushed"
     console.print(f"  pushed: {outcome.pushed_path or f'no ({why_not})'}")
-    if outcome.registered:
+    if outcome.registered and outcome.unchanged:
+        console.print(f"  [green]model unchanged[/]: {outcome.registered_as} (already pushed and registered; "
+                      f"nothing new was)")
+    elif outcome.registered:
         console.print(f"  [green]registered[/] as {outcome.registered_as}")
     elif outcome.registered is False:
         console.print(f"  [yellow]not registered[/]: {escape(outcome.registry_reason or '')}")

@@ -104,6 +104,7 @@ def create_pipeline(
     registry_uri: Optional[str] = None,
     code_version: Optional[Mapping[str, Any]] = None,
     baseline: bool = True,
+    run_id: Optional[str] = None,
 ) -> tfx.dsl.Pipeline:
     """Baseline + ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform →
     [Tuner] → Trainer → Evaluator → InfraValidator → Pusher → Registrar for one task.
@@ -112,7 +113,9 @@ def create_pipeline(
     (MLFLOW_TRACKING_URI at run time wins); code_version: {'commit', 'dirty'} of the code, tagged
     on registered versions; baseline: compare the candidate with the registry's baseline version
     (task.baseline_alias, else the newest blessed version) and check drift against the data it was
-    trained on. Without it (an explicit opt-out) only value thresholds gate and drift is not checked."""
+    trained on. Without it (an explicit opt-out) only value thresholds gate and drift is not checked.
+    run_id: how steps name the run when the orchestrator does not tell them (Kubeflow: a placeholder
+    its driver fills in); locally the runner's run id reaches them through TFX's context."""
     example_gen = import_object(task.example_gen)(
         input_base=os.path.join(data_root, task.data_dir),
         data_version=data_version or {},
@@ -226,6 +229,8 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         intended_use=task.intended_use,
         limitations=task.limitations,
+        pipeline_name=nodes.pipeline_name(task.name),
+        run_id=run_id,
     ).with_id(nodes.REGISTRAR)
     components += [evaluator, infra_validator, pusher, registrar]
 

@@ -35,8 +35,10 @@ class RunOutcome:
     infra_latency_ms: Dict[str, float] = field(default_factory=dict)
     pushed: Optional[bool] = None
     pushed_path: Optional[str] = None
-    # Model registry: True/False once the Registrar ran; "census v3" or why not.
+    # Model registry: True/False once the Registrar ran; "census v3" or why not; unchanged: the model
+    # was already pushed and registered (a rerun), so nothing new was.
     registered: Optional[bool] = None
+    unchanged: bool = False
     registered_as: Optional[str] = None
     registry_reason: Optional[str] = None
     metrics: Dict[str, float] = field(default_factory=dict)
@@ -73,7 +75,7 @@ class RunOutcome:
         if self.registered is None:
             return None
         if self.registered:
-            return self.registered_as or "yes"
+            return (self.registered_as or "yes") + (" (unchanged)" if self.unchanged else "")
         return f"no: {self.registry_reason}" if self.registry_reason else "no"
 
     @property
@@ -161,6 +163,7 @@ def outcome_of(run: RunRecord, task: Optional[str] = None, with_metrics: bool = 
             )
     elif registered is not None:
         outcome.registered = bool(registered.get("registered"))
+        outcome.unchanged = bool(registered.get("unchanged"))
         if outcome.registered:
             name, version = registered.get("model_name"), registered.get("model_version")
             outcome.registered_as = f"{name} v{version}" if version not in (None, "") else str(name or "yes")

@@ -13,7 +13,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from components import metadata, registrar
-from components.registry import TAG_PUSHED_PATH, Registry, replay
+from components.digest import saved_model_digest
+from components.registry import (
+    TAG_BLESSED, TAG_INFRA_BLESSED, TAG_MODEL_DIGEST, TAG_PUSHED_PATH, Registry, replay,
+)
 from pipelines import cli, lineage, nodes
 from tests.conftest import REPO
 
@@ -46,6 +49,7 @@ def real_inputs(home, record: lineage.RunRecord) -> dict:
         "pushed_model": [load(nodes.PUSHER, "pushed_model")],
         "examples": [load(nodes.EXAMPLE_GEN, "examples")],
         "hyperparameters": [load(nodes.TUNER, "best_hyperparameters")],
+        "infra_blessing": [load(nodes.INFRA_VALIDATOR, "blessing")],
     }
 
 
@@ -57,14 +61,22 @@ def run_registrar(inputs, out_dir: Path, run_id: str, **exec_properties) -> regi
     return output
 
 
+def register_like_the_registrar(reg: Registry, pushed_dir: Path, tags=None, name: str = "census"):
+    """A version with the evidence the Registrar leaves (tags, digest and registration.json), for
+    tests of promotion that need more versions than one pipeline run makes."""
+    tags = {TAG_BLESSED: "true", TAG_INFRA_BLESSED: "true", "task": name, **(tags or {}),
+            TAG_PUSHED_PATH: str(pushed_dir), TAG_MODEL_DIGEST: saved_model_digest(str(pushed_dir))}
+    return reg.register(name, str(pushed_dir), tags, experiment=nodes.pipeline_name(name), record={"tags": tags})
+
+
 def copy_blessed_version(reg: Registry, base, pushed_dir: Path):
-    """Another blessed version (same lineage tags as base) served from pushed_dir."""
+    """Another blessed version (same lineage tags as base) served from a copy of its SavedModel."""
     if base.pushed_path and os.path.isdir(base.pushed_path):
         shutil.copytree(base.pushed_path, pushed_dir)
     else:
         pushed_dir.mkdir(parents=True)
-    tags = {**base.tags, TAG_PUSHED_PATH: str(pushed_dir)}
-    return reg.register("census", str(pushed_dir), tags, experiment=PIPELINE)
+        (pushed_dir / "saved_model.pb").write_bytes(b"model")
+    return register_like_the_registrar(reg, pushed_dir, base.tags)
 
 
 def mlops(args, capsys):

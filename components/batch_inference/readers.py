@@ -237,12 +237,12 @@ class ReadImage(beam.DoFn):
             reason: Optional[str] = f"unreadable: {exc}"
         else:
             reason = why_unusable(data)
+        carried: Tuple[str, ...] = (name,)
+        if len(self._plan.carried) == 2:
+            carried = (name, name.split("/", 1)[0] if "/" in name else "")
         if reason:
-            yield beam.pvalue.TaggedOutput(REJECTED, Reject((number, 0), name, reason))
+            yield beam.pvalue.TaggedOutput(REJECTED, Reject((number, 0), name, reason, carried))
             return
-        carried = (name, name.split("/", 1)[0]) if len(self._plan.carried) == 2 else (name,)
-        if len(carried) == 2 and "/" not in name:
-            carried = (name, "")
         yield Row((number, 0), name, carried), self._schema.encode({self._feature: data})
 
 

@@ -9,41 +9,16 @@ after registration is refused, with what is missing.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import posixpath
 from typing import Any, Dict, List, Optional
 
+from components.digest import EMPTY, saved_model_digest
 from components.registry.stores import RegistryError
 from components.registry.tags import (
     TAG_BLESSED, TAG_INFRA_BLESSED, TAG_MODEL_DIGEST, TAG_PUSHED_PATH,
 )
 
 RECORD_FILE = "registration.json"
-
-
-def saved_model_digest(path: str) -> str:
-    """SHA-256 over a SavedModel directory: every file's relative path and bytes, in sorted order
-    (local paths and any store tf.io.gfile reads)."""
-    from tensorflow.io import gfile
-
-    digest = hashlib.sha256()
-    files: List[str] = []
-    for root, _, names in gfile.walk(path):
-        for name in names:
-            full = posixpath.join(root, name) if "://" in root else os.path.join(root, name)
-            files.append(full)
-    for full in sorted(files):
-        relative = full[len(path):].lstrip("/")
-        digest.update(relative.encode("utf-8") + b"\0")
-        with gfile.GFile(full, "rb") as f:
-            while True:
-                chunk = f.read(1 << 20)
-                if not chunk:
-                    break
-                digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 def _record(registry, info) -> Optional[Dict[str, Any]]:
@@ -89,7 +64,7 @@ def missing_evidence(registry, info) -> List[str]:
     except Exception as exc:  # unreadable store, vanished directory
         problems.append(f"the pushed SavedModel at {pushed} cannot be read ({type(exc).__name__}: {exc})")
         return problems
-    if actual == "sha256:" + hashlib.sha256().hexdigest():
+    if actual == EMPTY:
         problems.append(f"no SavedModel at {pushed}")
     elif actual != recorded:
         problems.append(f"the SavedModel at {pushed} changed since it was registered (digest {actual[:19]}… "

@@ -123,7 +123,10 @@ def submit_package(
     import kfp_server_api
     import urllib3
 
+    from pipelines.kubeflow import steps
+
     compiled = read_package(package)
+    steps.preflight(compiled.pipeline_spec, compiled.platform_spec)  # what the backend would refuse
     check_endpoint(host, token)
     name = compiled.name
     version_name = version_name or f"{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"

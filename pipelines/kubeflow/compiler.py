@@ -23,6 +23,9 @@ from pipelines.config import TaskConfig
 from pipelines.kubeflow import KubeflowError
 from pipelines.kubeflow.resources import gpu_steps, kubernetes_platform_spec, resource_spec
 
+# A parameter constant the open-source backend's driver replaces with the run's id.
+KFP_RUN_ID = "{{$.pipeline_job_uuid}}"
+
 # Where the project lives inside the pipeline image (infra/docker/Dockerfile: WORKDIR /app).
 IMAGE_PACKAGE_ROOT = "/app"
 
@@ -140,6 +143,8 @@ def build_pipeline(
         baseline=baseline,
         registry_uri=registry_uri,
         code_version=code_version(Path(__file__).resolve().parents[2]),
+        # The KFP driver replaces this constant with the run's id (driver/resolve.go).
+        run_id=KFP_RUN_ID,
     )
     by_id = {component.id: component for component in pipeline.components}
     unknown = sorted(set(task.resources) - set(by_id))

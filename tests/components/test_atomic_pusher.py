@@ -42,8 +42,9 @@ def test_push_lands_complete_in_a_numbered_version_directory(tmp_path):
     base = tmp_path / "serving" / "census"
     _push(inputs, outputs, base)
     assert pushed.get_int_custom_property("pushed") == 1
-    [version] = os.listdir(base)
-    assert version.isdigit() and pushed.get_string_custom_property("pushed_destination") == str(base / version)
+    [version] = _versions(base)
+    assert pushed.get_string_custom_property("pushed_destination") == str(base / version)
+    assert sorted(os.listdir(base)) == [f".{version}.sha256", version]  # the digest sits beside it, hidden
     source = Path(inputs["model"][0].uri) / "Format-Serving"
     for path in source.rglob("*"):
         if path.is_file():
@@ -51,7 +52,25 @@ def test_push_lands_complete_in_a_numbered_version_directory(tmp_path):
     # A second push in the same second gets the next number instead of writing into this one.
     inputs2, outputs2, pushed2 = _push_inputs(tmp_path / "again")
     _push(inputs2, outputs2, base)
-    assert len(os.listdir(base)) == 2 and pushed2.get_string_custom_property("pushed_destination") != str(base / version)
+    assert len(_versions(base)) == 2 and pushed2.get_string_custom_property("pushed_destination") != str(base / version)
+
+
+def _versions(base: Path):
+    return sorted(name for name in os.listdir(base) if name.isdigit())
+
+
+def test_pushing_the_same_model_again_reuses_its_version(tmp_path):
+    """A rerun with the Trainer from cache pushes the identical model: no second copy, and the
+    PushedModel says unchanged (so the Registrar registers no second version of it)."""
+    inputs, outputs, pushed = _push_inputs(tmp_path)
+    base = tmp_path / "serving" / "census"
+    _push(inputs, outputs, base)
+    first = pushed.get_string_custom_property("pushed_destination")
+    _, outputs2, pushed2 = _push_inputs(tmp_path / "rerun")
+    _push(inputs, outputs2, base)  # the same model artifact, a new PushedModel output
+    assert pushed2.get_int_custom_property("pushed") == 1 and pushed2.get_int_custom_property("unchanged") == 1
+    assert pushed2.get_string_custom_property("pushed_destination") == first
+    assert _versions(base) == [os.path.basename(first)]
 
 
 def test_crash_mid_push_leaves_no_visible_version(tmp_path, monkeypatch):

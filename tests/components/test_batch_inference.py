@@ -232,7 +232,9 @@ def test_image_folder_with_a_corrupt_file(tmp_path):
     assert [p["filename"] for p in predicted] == sorted(p["filename"] for p in predicted)
     assert all(p["prediction"] == p["label"] for p in predicted)  # red cats, blue dogs
     assert outcome.metrics["accuracy"] == 1.0 and outcome.metrics["auc"] == 1.0
-    rejects = {r["location"]: r["reason"] for r in read_csv(outcome.rejects_path)}
+    rejected = read_csv(outcome.rejects_path)
+    assert [(r["filename"], r["label"]) for r in rejected] == [("cat/cat.broken.jpg", "cat"), ("notes.txt", "")]
+    rejects = {r["location"]: r["reason"] for r in rejected}
     assert set(rejects) == {"cat/cat.broken.jpg", "notes.txt"}
     assert "does not decode" in rejects["cat/cat.broken.jpg"] and "not a JPEG or PNG" in rejects["notes.txt"]
 

@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.registry_helpers import (
-    PIPELINE, assert_consistent_after_race, concurrent_promotes, copy_blessed_version, env_without_server,
+    assert_consistent_after_race, concurrent_promotes, copy_blessed_version, env_without_server,
+    register_like_the_registrar,
 )
 
 pytestmark = pytest.mark.e2e
@@ -63,8 +64,7 @@ def test_promote_killed_while_holding_the_lock_leaves_alias_and_history_consiste
         pushed = tmp_path / "serving" / str(n)
         pushed.mkdir(parents=True)
         (pushed / "saved_model.pb").write_bytes(b"model %d" % n)
-        versions.append(reg.register("census", str(pushed), {"blessed": "true", "task": "census",
-                                                             "pushed_model_path": str(pushed)}, experiment=PIPELINE))
+        versions.append(register_like_the_registrar(reg, pushed))
     v1, v2 = versions
     reg.promote("census", v1.version)
 
@@ -94,3 +94,35 @@ def test_promote_killed_while_holding_the_lock_leaves_alias_and_history_consiste
     assert reg.alias_version("census", "production") == v2.version
     assert registry.replay(reg.history("census"))[-2:] == [v1.version, v2.version]
     assert reg.rollback("census").version == v1.version
+
+
+def test_promotion_wants_the_registrars_evidence_not_a_hand_written_tag(tmp_path, monkeypatch, capsys):
+    """A version registered by hand and tagged blessed=true by hand is refused, naming what is
+    missing; so is a version whose pushed files changed after registration."""
+    from components import registry
+    from pipelines import cli
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    home = tmp_path / "home"
+    reg = registry.Registry.open(home)
+    pushed = tmp_path / "serving" / "1"
+    pushed.mkdir(parents=True)
+    (pushed / "saved_model.pb").write_bytes(b"model")
+    by_hand = reg.register("census", str(pushed), {"blessed": "true", "task": "census",
+                                                   "pushed_model_path": str(pushed)}, experiment="by-hand")
+    status = cli.main(["registry", "promote", "census", str(by_hand.version), "--home", str(home)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert status == 1 and f"census v{by_hand.version} cannot be promoted" in err
+    assert "no registration.json from the Registrar" in err
+    assert reg.alias_version("census", "production") is None
+
+    other = tmp_path / "serving" / "2"
+    other.mkdir()
+    (other / "saved_model.pb").write_bytes(b"model 2")
+    sound = register_like_the_registrar(reg, other)
+    (other / "saved_model.pb").write_bytes(b"tampered")
+    status = cli.main(["registry", "promote", "census", str(sound.version), "--home", str(home)])
+    assert status == 1 and "changed since it was registered" in " ".join(capsys.readouterr().err.split())
+    (other / "saved_model.pb").write_bytes(b"model 2")
+    assert cli.main(["registry", "promote", "census", str(sound.version), "--home", str(home)]) == 0
+    assert reg.alias_version("census", "production") == sound.version

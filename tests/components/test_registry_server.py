@@ -148,7 +148,7 @@ def test_register_and_promote_through_a_registry_server(census_run, mlflow_serve
     status, out, _ = mlops(["registry", "list", "census"] + h, capsys)
     assert status == 0 and f"v{unblessed.version}" in out
     status, _, err = mlops(["registry", "promote", "census", str(unblessed.version)] + h, capsys)
-    assert status == 1 and "is not blessed" in err
+    assert status == 1 and "cannot be promoted" in err and "no tag blessed=true" in err
     status, out, err = mlops(["registry", "promote", "census", str(v1.version)] + h, capsys)
     assert status == 0, err
     status, out, _ = mlops(["registry", "path", "census@production"] + h, capsys)

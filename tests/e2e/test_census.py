@@ -57,7 +57,7 @@ def test_pushed_model_scores_raw_examples(census_run):
     assert (np.argmax(probs, axis=1) == labels).mean() > 0.6
 
 
-def test_second_run_is_served_from_cache(census_run):
+def test_second_run_is_served_from_cache(census_run, capsys):
     root, home, _ = census_run
     cwd = os.getcwd()
     os.chdir(root)
@@ -78,6 +78,14 @@ def test_second_run_is_served_from_cache(census_run):
     assert evaluator.state == "complete"
     assert evaluator.output("blessing").get("blessed") == 1
     assert evaluator.output("blessing").get("baseline").startswith("census v1 ")
+    # The model itself did not change: nothing new is pushed or registered, and the summary says so.
+    assert "model unchanged: census v1" in capsys.readouterr().out
+    pushed = record.nodes[nodes.PUSHER].output("pushed_model")
+    assert pushed.get("pushed") == 1 and pushed.get("unchanged") == 1
+    registered = record.nodes[nodes.REGISTRAR].output("registered_model")
+    assert registered.get("unchanged") == 1 and registered.get("model_version") == "1"
+    assert registered.get("reason") == "model unchanged: census v1"
+    assert len([n for n in os.listdir(os.path.join(home, "serving", "census")) if n.isdigit()]) == 1
 
 
 def test_schema_anomaly_stops_the_pipeline_before_training(tmp_path, capsys):

@@ -168,7 +168,7 @@ def test_next_run_resumes_from_cache_and_pushes_and_registers_once(fault_runs):
     assert run_d.nodes[nodes.REGISTRAR].output("registered_model").get("registered") == 1
     # Exactly one complete version in serving, no staging directory left behind.
     entries = sorted(os.listdir(home / "serving" / "census"))
-    assert len(entries) == 1 and entries[0].isdigit(), entries
+    assert len(entries) == 2 and entries[1].isdigit() and entries[0] == f".{entries[1]}.sha256", entries
     assert (home / "serving" / "census" / entries[0] / "saved_model.pb").exists()
     from components.registry import Registry
 

@@ -16,10 +16,21 @@ from tests.components.test_batch_inference import (
 from tests.conftest import synthetic_census_rows, write_census_csv
 
 
+def evidence_tags(model_dir) -> dict:
+    """The tags (and Registrar record) promote asks for: blessed, infra-blessed, pushed, digested."""
+    from components.digest import saved_model_digest
+    from components.registry.tags import TAG_INFRA_BLESSED, TAG_MODEL_DIGEST
+
+    return {TAG_BLESSED: "true", TAG_INFRA_BLESSED: "true", TAG_PUSHED_PATH: str(model_dir),
+            TAG_MODEL_DIGEST: saved_model_digest(str(model_dir))}
+
+
 def register(home: Path, task: str, model_dir: Path, alias: str = "production"):
-    """A blessed version of `task` served from model_dir, promoted to alias."""
+    """A version of `task` served from model_dir, with the evidence a pipeline's Registrar leaves
+    (registration.json), promoted to alias."""
     reg = Registry(default_uri(home))
-    info = reg.register(task, str(model_dir), {TAG_BLESSED: "true", TAG_PUSHED_PATH: str(model_dir)}, experiment=f"test-{task}")
+    tags = evidence_tags(model_dir)
+    info = reg.register(task, str(model_dir), tags, experiment=f"test-{task}", record={"tags": tags})
     if alias:
         reg.promote(task, info.version, alias)
     return info

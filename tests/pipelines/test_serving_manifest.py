@@ -182,8 +182,12 @@ def test_cli_writes_the_overlay_and_kustomize_builds_it(tmp_path, no_server, cap
     home = tmp_path / "home"
     home.mkdir()
     reg = Registry(default_uri(home))
-    pushed = str(tmp_path / "serving" / "census" / "1700000002")
-    info = reg.register("census", pushed, {TAG_BLESSED: "true", TAG_PUSHED_PATH: pushed}, experiment="t")
+    from tests.components.test_batch_inference import save_census_model
+    from tests.pipelines.test_cli_predict import evidence_tags
+
+    pushed = str(save_census_model(tmp_path / "serving" / "census" / "1700000002"))
+    tags = evidence_tags(pushed)
+    info = reg.register("census", pushed, tags, experiment="t", record={"tags": tags})
     reg.promote("census", info.version, "production")
     out = tmp_path / "overlay"
     status = cli.main(["registry", "manifest", "census@production", "--home", str(home), "--output", str(out)])
