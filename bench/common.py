@@ -3,7 +3,9 @@ per-component table. Benchmarks import this after putting the repo root on sys.p
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -74,3 +76,48 @@ def print_components(result: RunOutcome, title: str = "component") -> None:
 
 def metric(metrics: dict, name: str) -> float:
     return metrics.get(name, float("nan"))
+
+
+def mean_spread(values) -> tuple:
+    """(mean, sample standard deviation) of repeated measurements; the spread is 0 for one value."""
+    values = [float(v) for v in values]
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def format_spread(values, digits: int = 4) -> str:
+    """'mean ± sd (n=N)' of repeated measurements."""
+    mean, spread = mean_spread(values)
+    return f"{mean:.{digits}f} ± {spread:.{digits}f} (n={len(list(values))})"
+
+
+def load_average() -> float:
+    """The 1-minute load average (what else the machine was doing while a benchmark ran)."""
+    return os.getloadavg()[0]
+
+
+def partial_run(task, home: Path, data_root: Path, last_node: str) -> lineage.RunRecord:
+    """The task's real pipeline (the factory) run by TFX's LocalDagRunner up to last_node only,
+    in `home` (metadata, artifacts, an embedded registry); returns the run's record."""
+    from tfx.dsl.compiler import compiler
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.proto.orchestration import pipeline_pb2
+
+    from pipelines import factory
+
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    pipeline = factory.create_pipeline(
+        task, pipeline_root=str(home / "pipelines"), data_root=str(data_root), serving_root=str(home / "serving"),
+        data_version={"md5": "untracked", "dirty": True},
+        metadata_connection_config=metadata.sqlite_config(str(home / "metadata.sqlite")),
+        registry_uri="sqlite:///" + str(home / "mlflow.db"),
+    )
+    options = pipeline_pb2.RunOptions()
+    options.partial_run.to_nodes.append(last_node)
+    options.partial_run.snapshot_settings.latest_pipeline_run_strategy.SetInParent()
+    LocalDagRunner().run_with_ir(compiler.Compiler().compile(pipeline), run_options=options)
+    store = metadata.open_store(str(home / "metadata.sqlite"))
+    name = nodes.pipeline_name(task.name)
+    return lineage.load_run(store, name, lineage.list_run_ids(store, name)[0])

@@ -147,7 +147,7 @@ def bench_task(name: str, args, tmp: str) -> None:
     batch = args.batch_size or cli_predict.default_batch_size(task)
     print(f"\n{name}: {label}, input {path}, batch {batch}, beam args {' '.join(task.beam_pipeline_args)}; "
           f"each side in a fresh process", flush=True)
-    output = os.path.join(tmp, f"{name}.csv")
+    output = os.path.join(tmp, f"{name}-predictions.csv")
     ours, plain, ratios = [], [], []
     for round_no in range(1, args.rounds + 1):
         sides = ["predict", "plain"] if round_no % 2 else ["plain", "predict"]  # alternate the order

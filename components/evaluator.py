@@ -44,12 +44,24 @@ def import_custom_ops(modules: Sequence[str]) -> None:
             raise ImportError(f"the model needs the custom ops of {name!r}, which cannot be imported: {exc}") from exc
 
 
+def with_worker_imports(beam_pipeline_args: Sequence[str], modules: Sequence[str]) -> list:
+    """The Beam args plus `--beam_plugin=MODULE` for each module: Beam imports its plugins in every
+    worker process at start-up. TFMA loads the SavedModel in the workers, which are other processes
+    than the executor's under the DirectRunner's multi_processing mode, Flink, Spark or Dataflow;
+    without the import there, loading a model with custom ops fails (`Op type not registered`)."""
+    args = list(beam_pipeline_args)
+    return args + [flag for flag in (f"--beam_plugin={m}" for m in modules) if flag not in args]
+
+
 class CustomOpsExecutor(evaluator_executor.Executor):
-    """TFX's Evaluator executor after importing the custom ops; a Baseline output that stands for
-    no version (a task's first model) is dropped, so only value thresholds gate."""
+    """TFX's Evaluator executor after importing the custom ops (here and in every Beam worker); a
+    Baseline output that stands for no version (a task's first model) is dropped, so only value
+    thresholds gate."""
 
     def Do(self, input_dict, output_dict, exec_properties):
-        import_custom_ops(json.loads(exec_properties.get(CUSTOM_OP_MODULES_KEY) or "[]"))
+        modules = json.loads(exec_properties.get(CUSTOM_OP_MODULES_KEY) or "[]")
+        import_custom_ops(modules)
+        self._beam_pipeline_args = with_worker_imports(self._beam_pipeline_args, modules)
         properties = {k: v for k, v in exec_properties.items() if k != CUSTOM_OP_MODULES_KEY}
         inputs = dict(input_dict)
         candidates = inputs.get(standard_component_specs.BASELINE_MODEL_KEY) or []

@@ -43,9 +43,9 @@ _MAX_SLICE_METRICS_CHARS = 60_000
 class RegisteredModel(types.Artifact):
     """The outcome of a Registrar execution: which registry version (if any) the model became."""
 
-    # The class's import path: on Kubeflow, TFX's step entrypoint imports an output's type by its
-    # schema title (a title such as "mlops.RegisteredModel" fails: "Could not import ...").
-    TYPE_NAME = "components.registrar.RegisteredModel"
+    # On Kubeflow, TFX's step entrypoint imports an output's type by its schema title, and TFX's
+    # compiler accepts only `<namespace>.<Title>`: components/__init__.py makes this title importable.
+    TYPE_NAME = "components.RegisteredModel"
 
 
 class RegistrarSpec(types.ComponentSpec):

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "pipelines.cli_run",
     "pipelines.cli_data",
     "pipelines.cli_registry",
+    "pipelines.cli_reproduce",
     "pipelines.cli_model_card",
     "pipelines.cli_kubeflow",
     "pipelines.cli_kfp_run",
@@ -47,26 +48,23 @@ class CliError(Exception):
         self.status = status
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (0 and negatives are refused, not taken as 'unset')."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (1 or more), got {value}")
-    return value
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= minimum (so 0 is refused where 0 is no answer, not 'unset')."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            wanted = "a positive integer (1 or more)" if minimum == 1 else f"an integer >= {minimum}"
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
 
 
 VERBOSE_FLAG = "--verbose"

@@ -92,6 +92,13 @@ def cmd_submit(args) -> int:
 
     task = task_or_error(args.task, args.profile)
     token = args.token or os.environ.get(TOKEN_ENV) or None
+    if args.schedule is not None:
+        try:  # a usage error, before anything is compiled or sent
+            schedule = client.kfp_cron(args.schedule)
+        except KubeflowError as exc:
+            raise CliError(str(exc), 2) from None
+        if schedule != " ".join(args.schedule.split()):
+            console.print(f"schedule: {args.schedule!r} is standard 5-field cron; KFP gets {schedule!r} (seconds first)")
     try:
         # Fail fast on an unreachable API or rejected credentials, before compiling.
         client.check_endpoint(args.host, token)
@@ -111,9 +118,15 @@ def cmd_submit(args) -> int:
                 experiment=args.experiment or pipeline_name(task.name),
                 run_name=args.run_name or f"{task.name}-{stamp}",
                 token=token,
+                schedule=args.schedule,
             )
     except KubeflowError as exc:
         raise CliError(str(exc)) from None
+    if result.recurring_run_id:
+        console.print(f"[green]scheduled[/] {package} on {args.host}: cron {result.schedule!r} (UTC)")
+        console.print(f"  pipeline {result.pipeline_id}, version {result.version_id}, experiment {result.experiment_id}")
+        console.print(f"  recurring run {result.recurring_run_id}: {result.run_url}")
+        return 0
     console.print(f"[green]submitted[/] {package} to {args.host}")
     console.print(f"  pipeline {result.pipeline_id}, version {result.version_id}, experiment {result.experiment_id}")
     console.print(f"  run {result.run_id}: {result.run_url}")
@@ -161,6 +174,10 @@ def register(sub) -> None:
     submit.add_argument("--run-name", help="run name (default: TASK-<timestamp>)")
     submit.add_argument("--package", help="submit this compiled package instead of compiling")
     submit.add_argument("--token", help=f"bearer token for the KFP API (default: ${TOKEN_ENV})")
+    submit.add_argument(
+        "--schedule", metavar="CRON",
+        help="create a recurring run on this cron schedule (UTC) instead of one run: 5 fields (minute hour "
+             "day-of-month month day-of-week), KFP's 6 (seconds first) or @daily/@hourly/'@every 6h'")
     submit.add_argument("--output", help="where to write the compiled package (default: build/TASK.yaml)")
     _add_compile_options(submit)
     submit.set_defaults(func=cmd_submit)

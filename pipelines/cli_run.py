@@ -1,6 +1,9 @@
 """`mlops run` and `mlops tasks`."""
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import os
 import time
 from pathlib import Path
@@ -8,8 +11,61 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli import CliError, console, positive_int, task_or_error
+from pipelines.cli import CliError, console, non_negative_int, positive_int, task_or_error
 from pipelines.tasks import KNOWN_TASKS, load_task
+
+
+def with_run_options(task, args):
+    """The task with --seed, --deterministic, --hparams-json and --no-tuner applied: the seed and
+    determinism go to custom_config (the Trainer and Tuner read them there), the hyperparameters
+    are merged over custom_config["hparams"] as the Tuner's best values would be, and --no-tuner
+    builds the pipeline without a Tuner (`mlops registry reproduce` imports recorded values)."""
+    config = dict(task.custom_config)
+    if args.seed is not None:
+        config["seed"] = args.seed
+    if args.deterministic:
+        config["deterministic"] = True
+    if args.hparams_json is not None:
+        try:
+            hparams = json.loads(args.hparams_json)
+        except ValueError as exc:
+            raise CliError(f"--hparams-json: not JSON ({exc})", status=2) from None
+        if not isinstance(hparams, dict):
+            raise CliError("--hparams-json: expected a JSON object of hyperparameter values", status=2)
+        config["hparams"] = {**dict(config.get("hparams") or {}), **hparams}
+    if config != dict(task.custom_config):
+        task = task.with_overrides(custom_config=config)
+    if args.no_tuner:
+        task = dataclasses.replace(task, tuner_fn=None)  # with_overrides ignores None
+    return task
+
+
+def unchanged_since_last_run(task, layout, data_root: Path, version, profile: str) -> bool:
+    """--if-changed: True (after saying so) when the data version, the code commit and the effective
+    config equal those of the task's newest successful run in this home; otherwise prints which
+    of them changed and returns False."""
+    from pipelines import run_identity
+
+    now = run_identity.current(task, data_root=str(data_root), data_version=version, profile=profile)
+    previous = run_identity.newest_successful(layout.metadata_path, task.name)
+    if previous is None:
+        console.print(f"--if-changed: no successful run of {task.name} in {layout.home} yet; running")
+        return False
+    run_id, before = previous
+    if before is None:
+        console.print(f"--if-changed: run {run_id} recorded no data/code/config identity; running")
+        return False
+    changes = now.changes_since(before)
+    if not changes:
+        console.print(
+            f"nothing changed since run {run_id}: {run_identity.describe_data(now.data)}, "
+            f"{run_identity.describe_code(now)}, config {now.config_hash[:12]}; not running (--if-changed)")
+        return True
+    console.print(f"--if-changed: since run {run_id}:")
+    for line in changes:
+        console.print(f"  {escape(line)}")
+    return False
+
 
 def cmd_run(args) -> int:
     if args.runner != "local":
@@ -21,6 +77,7 @@ def cmd_run(args) -> int:
         eval_steps=args.eval_steps,
         baseline_alias=args.baseline_alias,
     )
+    task = with_run_options(task, args)
     from components import data_version
     from components.registry import RegistryError
     from pipelines import local_runner
@@ -39,6 +96,8 @@ def cmd_run(args) -> int:
             f"`dvc pull`, record the change with `dvc add data`, or pass --allow-dirty to train on it anyway "
             f"(the run is then recorded as dirty)"
         )
+    if args.if_changed and unchanged_since_last_run(task, layout, data_root, version, args.profile):
+        return 0
     dirty = ", dirty" if version["dirty"] and version["md5"] != data_version.UNTRACKED else ""
     console.print(f"[bold]mlops run {task.name}[/] home={layout.home} data={task_data} (dvc md5 {version['md5']}{dirty})")
     try:
@@ -50,6 +109,7 @@ def cmd_run(args) -> int:
             enable_cache=not args.no_cache,
             on_event=ProgressPrinter(),
             log_file=layout.logs_dir(task.name) / f"{time.strftime('%Y%m%d-%H%M%S')}.log",
+            profile=args.profile,
         )
     except (local_runner.RunLockedError, RegistryError) as exc:
         raise CliError(str(exc)) from None
@@ -170,6 +230,17 @@ def register(sub) -> None:
     run.add_argument("--data-root", help="input data root (default: $MLOPS_DATA or ./data)")
     run.add_argument("--allow-dirty", action="store_true",
                      help="run even if data/ does not match data.dvc (recorded as dirty in lineage)")
+    run.add_argument("--seed", type=non_negative_int,
+                     help="random seed of the Trainer and Tuner (default: the task's, else 42); recorded as the "
+                          "registered version's `seed` tag")
+    run.add_argument("--deterministic", action="store_true",
+                     help="TensorFlow op determinism in the Trainer (same seed and data -> same weights; slower)")
+    run.add_argument("--if-changed", action="store_true",
+                     help="run only if the data version, code commit or effective config differ from the newest "
+                          "successful run of the task in this home (else exit 0)")
+    # For `mlops registry reproduce`: the recorded hyperparameters instead of a Tuner search.
+    run.add_argument("--hparams-json", help=argparse.SUPPRESS)
+    run.add_argument("--no-tuner", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
 
     tasks = sub.add_parser("tasks", help="list the known tasks")

@@ -98,6 +98,11 @@ class TaskConfig:
     # What the model is for and where it must not be trusted (model cards of registered versions).
     intended_use: str = ""
     limitations: str = ""
+    # `mlops registry reproduce`: how far each OVERALL metric (TFMA name, e.g. "auc") of a rebuilt
+    # version may land from the registered value and still count as reproduced; metrics not named
+    # here get pipelines.reproduce.DEFAULT_TOLERANCE. Not part of what a run does (compare=False, so
+    # it is left out of the run's config hash too).
+    reproduce_tolerance: Mapping[str, float] = field(default_factory=dict, compare=False)
     # raw files in a source folder -> data/<data_dir> (`mlops data import TASK --source DIR`).
     importer: Optional[Callable[[Path, Path], Path]] = field(default=None, compare=False, repr=False)
 

@@ -195,6 +195,7 @@ def run_pipeline(
     on_event: Optional[Callable[[str, str], None]] = None,
     log_file: Optional[Path] = None,
     report: bool = True,
+    profile: str = "",
 ) -> RunOutcome:
     """Build the task's pipeline, run it with TFX's LocalDagRunner and return what happened.
 
@@ -203,6 +204,8 @@ def run_pipeline(
     failing component ends the run with the failure in the outcome (`error`, after the metadata
     store recorded it); SIGTERM/SIGINT end it with `interrupted_by`, the executions they cut short
     marked CANCELED. With `report`, the run report is written (a problem with it is a warning).
+    The run's identity (data version, code commit, config hash; pipelines.run_identity) is recorded
+    on its context in ML Metadata, with `profile`, the task profile the config came from.
     """
     from components import registry
 
@@ -214,7 +217,8 @@ def run_pipeline(
         run_id = new_run_id()
         held.note(run_id=run_id)
         outcome = _run_locked(task, run_id, layout=layout, data_root=data_root, data_version=data_version,
-                              enable_cache=enable_cache, on_event=on_event, log_file=log_file)
+                              enable_cache=enable_cache, on_event=on_event, log_file=log_file,
+                              profile=profile)
         if report:
             try:
                 from pipelines.report import write_report
@@ -225,15 +229,22 @@ def run_pipeline(
         return outcome
 
 
-def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, on_event, log_file) -> RunOutcome:
+def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, on_event, log_file,
+                profile="") -> RunOutcome:
     from tfx.dsl.compiler import compiler, constants
     from tfx.orchestration.portable import runtime_parameter_utils
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from components import registry
     from components.code_version import code_version
-    from pipelines import factory, lineage, nodes
+    from pipelines import factory, lineage, nodes, run_identity
 
+    code = code_version(Path(factory.__file__).resolve().parent.parent)
+    try:
+        identity, identity_error = run_identity.current(task, data_root=data_root, data_version=data_version,
+                                                        code=code, profile=profile), None
+    except Exception as exc:  # never fails the run; `--if-changed` then finds no identity on it
+        identity, identity_error = None, f"{type(exc).__name__}: {exc}"
     pipeline = factory.create_pipeline(
         task,
         pipeline_root=str(layout.pipeline_root(task.name)),
@@ -244,7 +255,7 @@ def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, 
         metadata_connection_config=metadata.sqlite_config(str(layout.metadata_path)),
         # Embedded registry <home>/mlflow.db unless MLFLOW_TRACKING_URI names a server.
         registry_uri=None if os.environ.get(registry.TRACKING_URI_ENV) else registry.default_uri(layout.home),
-        code_version=code_version(Path(factory.__file__).resolve().parent.parent),
+        code_version=code,
     )
     ir = never_cached(compiler.Compiler().compile(pipeline), nodes.BASELINE)
     runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
@@ -284,6 +295,14 @@ def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, 
     outcome = outcome_of(record, task.name) if record else RunOutcome(task=task.name, run_id=run_id)
     outcome.error, outcome.interrupted_by = error, interrupted_by
     outcome.log_file = str(log_file) if log_file else None
+    try:
+        if identity is not None:
+            outcome.config_hash = identity.config_hash
+            run_identity.record(layout.metadata_path, run_id, identity)
+    except Exception as exc:
+        identity_error = f"{type(exc).__name__}: {exc}"
+    if identity_error:
+        outcome.warnings.append(f"could not record the run's identity: {identity_error}")
     if record is None and not (error or interrupted_by):
         outcome.error = "the run recorded nothing in the metadata store"
     return outcome

@@ -53,6 +53,8 @@ class RunOutcome:
     error: Optional[str] = None
     interrupted_by: Optional[str] = None
     log_file: Optional[str] = None
+    # sha256 of the effective TaskConfig (pipelines.run_identity), set by the runner for its run.
+    config_hash: Optional[str] = None
     report_path: Optional[str] = None
     # Problems that did not change the outcome (e.g. the report could not be written).
     warnings: List[str] = field(default_factory=list)

@@ -322,6 +322,10 @@ def predict(
     for path in (output, rejects_path):
         check_writable(path)
     plan = readers.plan_input(form, input_path, spec.schema)
+    inputs = {os.path.abspath(os.path.join(plan.root, f)) for f in plan.files}
+    for path in (output, rejects_path):
+        if os.path.abspath(path) in inputs:
+            raise InputError(f"{path} is an input file: writing it would overwrite the input (choose another --output)")
     columns = list(plan.carried) + spec.output_columns()
     clash = sorted(set(plan.carried) & set(spec.output_columns()))
     if clash:

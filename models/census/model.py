@@ -5,11 +5,12 @@ class probabilities [batch, num_classes].
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import keras
 from keras import layers
 
+from models.census import ensemble
 from models.census import features as F
 
 # Defaults; the Tuner searches around them (see pipelines/tasks/census.py for the search space).
@@ -126,6 +127,7 @@ def build_tabtransformer(
     numeric_embedding: str = "none",
     periodic_sigma: float = 1.0,
     periodic_frequencies: int = 16,
+    name: str = "tabtransformer",
     **_: object,
 ) -> keras.Model:
     """Category embeddings → N × (multi-head attention + feed-forward, skips + layer norm);
@@ -160,7 +162,7 @@ def build_tabtransformer(
     hidden = [max(1, int(f * width)) for f in mlp_hidden_factors]
     head = _mlp(features, hidden, dropout, name="mlp")
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(head)
-    return keras.Model({**cat_inputs, **num_inputs}, outputs, name="tabtransformer")
+    return keras.Model({**cat_inputs, **num_inputs}, outputs, name=name)
 
 
 def build_mlp(
@@ -170,6 +172,7 @@ def build_mlp(
     embedding_dim: int = 16,
     dropout: float = 0.1,
     mlp_hidden_factors: Sequence[float] = (2, 1),
+    name: str = "mlp_baseline",
     **_: object,
 ) -> keras.Model:
     """The baseline: category embeddings and numbers concatenated into an MLP."""
@@ -187,7 +190,7 @@ def build_mlp(
     hidden = [max(1, int(f * width)) for f in mlp_hidden_factors]
     head = _mlp(features, hidden, dropout, name="mlp")
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(head)
-    return keras.Model({**cat_inputs, **num_inputs}, outputs, name="mlp_baseline")
+    return keras.Model({**cat_inputs, **num_inputs}, outputs, name=name)
 
 
 def parse_factors(value) -> list:
@@ -200,19 +203,50 @@ def parse_factors(value) -> list:
 BUILDERS = {"tabtransformer": build_tabtransformer, "mlp": build_mlp}
 
 
-def build_model(hparams: Mapping[str, object], vocab_sizes: Mapping[str, int], num_classes: int = 2):
-    """Build and compile the model named by hparams['model'] with AdamW."""
+def _learning_rate(hp: Mapping[str, object], total_steps: Optional[int]):
+    """AdamW's learning rate: constant, or with hp["lr_schedule"] == "cosine" and a known step
+    count, decayed along a cosine to zero over the run."""
+    rate = float(hp["learning_rate"])
+    schedule = hp.get("lr_schedule", "constant")
+    if schedule == "cosine" and total_steps:
+        return keras.optimizers.schedules.CosineDecay(rate, decay_steps=int(total_steps))
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"unknown lr_schedule {schedule!r}; choose 'constant' or 'cosine'")
+    return rate
+
+
+def build_model(hparams: Mapping[str, object], vocab_sizes: Mapping[str, int], num_classes: int = 2,
+                total_steps: Optional[int] = None):
+    """Build and compile the model named by hparams['model'] with AdamW.
+
+    hparams["ensemble_size"] > 1 builds that many members in one graph (models/census/ensemble.py):
+    the compiled model outputs their stacked probabilities [batch, K, classes] and is trained with
+    each member's own loss; `served_model(model)` is what to export. total_steps: the run's step
+    count, for a decaying learning rate (hparams["lr_schedule"])."""
     hp = {**DEFAULT_HPARAMS, **hparams}
     hp["mlp_hidden_factors"] = parse_factors(hp["mlp_hidden_factors"])
     kind = hp["model"]
     if kind not in BUILDERS:
         raise ValueError(f"unknown census model {kind!r}; choose one of {sorted(BUILDERS)}")
-    model = BUILDERS[kind](vocab_sizes=vocab_sizes, num_classes=num_classes, **hp)
+    size = int(hp.get("ensemble_size", 1))
+    if size > 1:
+        model = ensemble.build_ensemble(
+            lambda i: BUILDERS[kind](vocab_sizes=vocab_sizes, num_classes=num_classes, **{**hp, "name": f"member{i}"}),
+            size)
+        loss, accuracy = ensemble.MemberCrossentropy(), ensemble.EnsembleAccuracy(name="accuracy")
+    else:
+        model = BUILDERS[kind](vocab_sizes=vocab_sizes, num_classes=num_classes, **hp)
+        loss, accuracy = keras.losses.SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     model.compile(
         optimizer=keras.optimizers.AdamW(
-            learning_rate=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"])
+            learning_rate=_learning_rate(hp, total_steps), weight_decay=float(hp["weight_decay"])
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=loss,
+        weighted_metrics=[accuracy],
     )
     return model
+
+
+def served_model(model: keras.Model) -> keras.Model:
+    """The model to export: an ensemble's members averaged ([batch, classes]), else the model."""
+    return ensemble.served(model)

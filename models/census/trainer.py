@@ -10,7 +10,7 @@ import tensorflow_transform as tft
 from absl import logging
 
 from models.census import features as F
-from models.census.model import DEFAULT_HPARAMS, build_model
+from models.census.model import DEFAULT_HPARAMS, build_model, served_model
 from models.census.preprocessing import NUM_OOV_BUCKETS
 from models.common import trainer_base, training
 from models.common.training_info import write_json
@@ -35,7 +35,12 @@ def build(run: trainer_base.TrainingRun):
         from models.census import semi
 
         sizes = semi.with_mask_tokens(sizes)
-    return build_model(run.hparams, sizes, num_classes=len(F.CLASS_NAMES))
+    return build_model(run.hparams, sizes, num_classes=len(F.CLASS_NAMES), total_steps=run.scheduled_steps)
+
+
+def export(run: trainer_base.TrainingRun, model):
+    """What is served: an ensemble's members averaged (same inputs, [batch, 2] probabilities)."""
+    return served_model(model)
 
 
 def semi_supervised_start(run: trainer_base.TrainingRun, model, train_ds):
@@ -70,7 +75,9 @@ def run_fn(fn_args):
         fixed_hparams={"model": config["model"]} if "model" in config else {},
         model_features=F.MODEL_FEATURES,
         label_key=F.LABEL_KEY,
-        weight_key=F.WEIGHT_XF,
+        # fnlwgt / mean as the sample weight, unless custom_config["example_weight"] is False.
+        weight_key=F.WEIGHT_XF if config.get("example_weight", True) else None,
         early_stopping_patience=3,
+        export_model=export,
         before_fit=semi_supervised_start if uses_semi_supervision(config) else None,
     )

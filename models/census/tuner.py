@@ -40,11 +40,17 @@ def tuner_fn(fn_args) -> TunerFnResult:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     sizes = embedding_sizes(tf_transform_output)
 
-    def build(hp):
-        return build_model(search_space(hp, model_kind), sizes, num_classes=len(F.CLASS_NAMES))
-
     epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=3)
+    # Trials train single models (an ensemble's members share its hyperparameters) with the task's
+    # other settings (custom_config["hparams"], e.g. the learning-rate schedule) and the searched values.
+    fixed = {**dict(config.get("hparams") or {}), "ensemble_size": 1}
+
+    def build(hp):
+        return build_model({**fixed, **search_space(hp, model_kind)}, sizes, num_classes=len(F.CLASS_NAMES),
+                           total_steps=epochs * steps_per_epoch)
+
     return tuning.bayesian_search(
         fn_args, build, objective="val_loss", direction="min", project="census", default_trials=4,
         default_hparams=DEFAULT_HPARAMS, tf_transform_output=tf_transform_output,
-        model_features=F.MODEL_FEATURES, weight_key=F.WEIGHT_XF, epochs=epochs, steps_per_epoch=steps_per_epoch)
+        model_features=F.MODEL_FEATURES, weight_key=F.WEIGHT_XF if config.get("example_weight", True) else None,
+        epochs=epochs, steps_per_epoch=steps_per_epoch)

@@ -99,6 +99,82 @@ def _api_error(exc: BaseException, host: str, doing: str) -> KubeflowError:
     return KubeflowError(f"Kubeflow Pipelines refused {doing} (HTTP {status}): {message[:500]}")
 
 
+# ---- schedules: KFP's ScheduledWorkflow controller parses `cron` with robfig/cron v1 `cron.Parse`
+# (backend/src/crd/controller/scheduledworkflow/util/cron_schedule.go): six fields, seconds first
+# (the day-of-week field may be left off), or a descriptor such as @daily or "@every 1h30m"; times in UTC.
+
+CRON_FIELDS = (  # name, lowest, highest, names allowed
+    ("second", 0, 59, None),
+    ("minute", 0, 59, None),
+    ("hour", 0, 23, None),
+    ("day of month", 1, 31, None),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day of week", 0, 6, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
+
+
+def _cron_value(text: str, low: int, names) -> int:
+    if names and text.lower() in names:
+        return names.index(text.lower()) + low
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a number" + (f" or one of {', '.join(names)}" if names else ""))
+    return int(text)
+
+
+def _check_cron_field(text: str, name: str, low: int, high: int, names) -> None:
+    for part in text.split(","):
+        where = f"{name} field {text!r}"
+        if not part:
+            raise KubeflowError(f"invalid cron schedule: empty list item in the {where}")
+        span, _, step = part.partition("/")
+        if step and (not step.isdigit() or int(step) < 1):
+            raise KubeflowError(f"invalid cron schedule: step {step!r} in the {where} must be a positive integer")
+        if span in ("*", "?"):
+            continue
+        first, dash, last = span.partition("-")
+        try:
+            bounds = [_cron_value(first, low, names)] + ([_cron_value(last, low, names)] if dash else [])
+        except ValueError as exc:
+            raise KubeflowError(f"invalid cron schedule: {exc} in the {where}") from None
+        for value in bounds:
+            if not low <= value <= high:
+                hint = " (0 or SUN is Sunday)" if name == "day of week" else ""
+                raise KubeflowError(f"invalid cron schedule: {value} is outside {low}-{high} in the {where}{hint}")
+        if len(bounds) == 2 and bounds[0] > bounds[1]:
+            raise KubeflowError(f"invalid cron schedule: range {span!r} runs backwards in the {where}")
+
+
+def kfp_cron(expression: str) -> str:
+    """The cron expression KFP should get, validated (KubeflowError with the reason otherwise).
+
+    Six fields (seconds first) or a descriptor are KFP's own form and pass unchanged. Five fields are
+    read as standard cron (minute hour day-of-month month day-of-week) and get a leading "0" for the
+    seconds: given to KFP as they are, they would be read with seconds first ("0 3 * * *" would run
+    every hour at minute 3, not daily at 03:00)."""
+    text = " ".join((expression or "").split())
+    if not text:
+        raise KubeflowError("invalid cron schedule: empty expression")
+    if text.startswith("@"):
+        word, _, rest = text.partition(" ")
+        if word == "@every" and _GO_DURATION.match(rest or ""):
+            return text
+        if word in CRON_DESCRIPTORS and not rest:
+            return text
+        raise KubeflowError(f"invalid cron schedule {expression!r}: descriptors are {', '.join(CRON_DESCRIPTORS)} "
+                            f"or '@every <duration>' such as '@every 6h'")
+    fields = text.split(" ")
+    if len(fields) == 5:
+        fields = ["0"] + fields
+    if len(fields) != 6:
+        raise KubeflowError(f"invalid cron schedule {expression!r}: expected 5 fields (minute hour day-of-month "
+                            f"month day-of-week) or KFP's 6 (seconds first), found {len(fields)}")
+    for value, (name, low, high, names) in zip(fields, CRON_FIELDS):
+        _check_cron_field(value, name, low, high, names)
+    return " ".join(fields)
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     pipeline_id: str
@@ -106,6 +182,9 @@ class SubmitResult:
     experiment_id: str
     run_id: str
     run_url: str
+    # With a schedule: the recurring run created instead of a run (run_id is then "").
+    recurring_run_id: str = ""
+    schedule: str = ""
 
 
 def submit_package(
@@ -116,15 +195,18 @@ def submit_package(
     run_name: str,
     version_name: Optional[str] = None,
     token: Optional[str] = None,
+    schedule: Optional[str] = None,
 ) -> SubmitResult:
     """Upload `package` as a new version of its pipeline (creating the pipeline if needed) and start
-    a run of that version in `experiment` with the package's pipeline root."""
+    a run of that version in `experiment` with the package's pipeline root; with `schedule` (a cron
+    expression, see kfp_cron), create a recurring run of that version on that schedule instead."""
     import kfp
     import kfp_server_api
     import urllib3
 
     from pipelines.kubeflow import steps
 
+    cron = kfp_cron(schedule) if schedule is not None else None
     compiled = read_package(package)
     steps.preflight(compiled.pipeline_spec, compiled.platform_spec)  # what the backend would refuse
     check_endpoint(host, token)
@@ -149,6 +231,25 @@ def submit_package(
             version_id = version.pipeline_version_id
         step = "creating the experiment"
         experiment_obj = client.create_experiment(experiment)
+        if cron is not None:
+            step = "creating the recurring run"
+            recurring = client.create_recurring_run(
+                experiment_id=experiment_obj.experiment_id,
+                job_name=run_name,
+                description=f"mlops {name} on the schedule {cron} (UTC)",
+                cron_expression=cron,
+                # One run at a time, and no backfill of the intervals missed while paused.
+                max_concurrency=1,
+                no_catchup=True,
+                pipeline_id=pipeline_id,
+                version_id=version_id,
+                pipeline_root=compiled.pipeline_root or None,
+            )
+            return SubmitResult(
+                pipeline_id=pipeline_id, version_id=version_id, experiment_id=experiment_obj.experiment_id,
+                run_id="", run_url=f"{host.rstrip('/')}/#/recurringrun/details/{recurring.recurring_run_id}",
+                recurring_run_id=recurring.recurring_run_id, schedule=cron,
+            )
         step = "starting the run"
         with contextlib.redirect_stdout(io.StringIO()):  # kfp prints its own "Run details" line
             run = client.run_pipeline(

@@ -259,5 +259,8 @@ def test_input_errors_are_one_line(census_model, tmp_path):
     (tmp_path / "few.csv").write_text("id,age\n1,30\n")
     with pytest.raises(bi.InputError, match="has no column 'workclass'"):
         bi.predict(spec, str(tmp_path / "few.csv"), bi.CSV, str(tmp_path / "o.csv"))
+    good = write_census_csv(tmp_path / "good.csv", synthetic_census_rows(3, seed=1))
+    with pytest.raises(bi.InputError, match="would overwrite the input"):
+        bi.predict(spec, str(good), bi.CSV, str(good))
     with pytest.raises(bi.InputError, match="folder .* does not exist"):
         bi.predict(spec, str(tmp_path / "few.csv"), bi.CSV, str(tmp_path / "missing" / "o.csv"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 
+import apache_beam as beam
 import pytest
 import tensorflow as tf
 from tensorflow_model_analysis.proto import metrics_for_slice_pb2, validation_result_pb2
@@ -96,3 +97,55 @@ def test_a_gate_failure_on_a_large_slice_blocks_blessing_and_names_the_slice(tmp
     ok, reasons = evaluation.validation_failures(uri)
     assert not ok and len(reasons) == 1 and "race=White" in reasons[0]
     assert blessing.get_int_custom_property("blessed") == 0
+
+
+def test_custom_op_modules_are_imported_in_every_beam_worker_too():
+    from components.evaluator import with_worker_imports
+
+    args = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    assert with_worker_imports(args, ["tensorflow_text"]) == args + ["--beam_plugin=tensorflow_text"]
+    assert with_worker_imports(args + ["--beam_plugin=tensorflow_text"], ["tensorflow_text"]).count(
+        "--beam_plugin=tensorflow_text") == 1
+    assert with_worker_imports(args, []) == args
+
+
+class ScoreWithSavedModel(beam.DoFn):
+    """Loads a SavedModel in the worker (as TFMA does) and scores each text with it."""
+
+    def __init__(self, path):
+        self._path = path
+
+    def setup(self):
+        self._serve = tf.saved_model.load(self._path).signatures["serving_default"]
+
+    def process(self, value):
+        yield float(self._serve(tf.constant([value]))["n"].numpy()[0])
+
+
+@pytest.mark.e2e
+def test_a_multi_processing_worker_loads_a_model_with_custom_ops_given_the_evaluators_args(tmp_path):
+    """Under the multi_processing DirectRunner a worker is a fresh process: the executor's own
+    import of tensorflow_text does not reach it, the --beam_plugin flag does."""
+    import tensorflow_text as text
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from components.evaluator import with_worker_imports
+
+    class Tokens(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.tokenizer = text.WhitespaceTokenizer()
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def serve(self, x):
+            return {"n": tf.cast(self.tokenizer.tokenize(x).row_lengths(), tf.float32)}
+
+    module = Tokens()
+    path = str(tmp_path / "model")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    args = with_worker_imports(["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+                               ["tensorflow_text"])
+    with beam.Pipeline(argv=args) as pipeline:
+        counts = (pipeline | beam.Create(["a b c", "d e"])
+                  | beam.ParDo(ScoreWithSavedModel(path)))
+        assert_that(counts, equal_to([3.0, 2.0]))

@@ -28,7 +28,7 @@ def test_blessed_run_is_registered_with_its_lineage(census_run, capsys, no_serve
     record = first_run(home)
     assert record.nodes[nodes.REGISTRAR].state == "complete"
     output = record.nodes[nodes.REGISTRAR].output("registered_model")
-    assert output.type == "components.registrar.RegisteredModel"
+    assert output.type == "components.RegisteredModel"
     assert output.get("registered") == 1 and output.get("model_name") == "census" and output.get("reason") == ""
     assert os.path.exists(os.path.join(home, "mlflow.db"))
 

@@ -5,31 +5,22 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from components.registry import LOCK_MODEL_SUFFIX, Registry
 from tests.conftest import REPO
+from tests.mlflow_server import free_port as _free_port
+from tests.mlflow_server import mlflow_server as running_mlflow_server
 from tests.registry_helpers import (
     assert_consistent_after_race, concurrent_promotes, copy_blessed_version, first_run, mlops, real_inputs,
     run_registrar,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(cmd, **kwargs):
@@ -76,38 +67,10 @@ def postgres():
 def mlflow_server(postgres):
     """`mlflow server` on PostgreSQL with a local artifact root; yields (url, artifact_root)."""
     base = Path(tempfile.mkdtemp(prefix="mlops-mlflow-"))
-    artifacts = base / "artifacts"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(base / "server.log", "w+")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", postgres, "--default-artifact-root", str(artifacts), "--workers", "1"],
-        cwd=base, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"mlflow server exited ({proc.returncode}):\n{Path(log.name).read_text()}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"mlflow server not up:\n{Path(log.name).read_text()}"
-            time.sleep(1)
-        yield url, artifacts
+        with running_mlflow_server(base, postgres) as url:
+            yield url, base / "artifacts"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
-        log.close()
         shutil.rmtree(base, ignore_errors=True)
 
 

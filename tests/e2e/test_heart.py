@@ -1,6 +1,8 @@
 """The heart pipeline end to end on 300 synthetic rows: the fastest full-pipeline smoke test."""
 import glob
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import tensorflow as tf
 
 from models.heart import features as F
 from components import evaluation
-from pipelines import cli, nodes
+from pipelines import nodes
 from tests.heart_data import synthetic_heart_rows, write_heart_csv
 from tests.records import latest_run, serialized_examples
 
@@ -19,15 +21,33 @@ BUDGET = ["--train-steps", "120", "--eval-steps", "2"]
 
 @pytest.fixture(scope="module")
 def heart_run(tmp_path_factory):
+    """One real `mlops run heart` process, as a user runs it (its output is checked too)."""
     root = tmp_path_factory.mktemp("heart")
     write_heart_csv(root / "data" / "heart" / "heart.csv", synthetic_heart_rows(300, seed=4))
     home = root / "home"
-    status = cli.main(["run", "heart", "--home", str(home), "--data-root", str(root / "data")] + BUDGET)
-    return home, status, latest_run(home, "mlops-heart")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_TRACKING_URI")}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "heart", "--home", str(home),
+                           "--data-root", str(root / "data")] + BUDGET, capture_output=True, text=True, env=env,
+                          cwd=root)
+    return home, done.returncode, latest_run(home, "mlops-heart"), done
+
+
+def test_a_run_prints_no_library_noise_and_ends_cleanly(heart_run):
+    """Quiet by default: no TensorFlow start-up lines, no warnings, no teardown tracebacks on the
+    terminal or in the run's log; the log still has the whole run."""
+    home, status, _, done = heart_run
+    assert status == 0, done.stdout + done.stderr
+    assert done.stderr == "", done.stderr
+    for noise in ("oneDNN", "cuda", "TensorRT", "Exception ignored", "Warning", "Traceback"):
+        assert noise not in done.stdout, noise
+    assert "↺" not in done.stdout and "✓ Trainer" in done.stdout and "blessed" in done.stdout
+    [log] = (home / "logs" / "heart").glob("*.log")
+    text = log.read_text(errors="replace")
+    assert "Component Trainer is running." in text and "Exception ignored" not in text
 
 
 def test_heart_run_without_tuner_blesses_and_pushes(heart_run):
-    _, status, record = heart_run
+    _, status, record, _ = heart_run
     assert status == 0
     assert nodes.TUNER not in record.nodes
     for node in (nodes.EXAMPLE_GEN, nodes.SCHEMA_GEN, nodes.EXAMPLE_VALIDATOR, nodes.TRANSFORM,
@@ -38,7 +58,7 @@ def test_heart_run_without_tuner_blesses_and_pushes(heart_run):
 
 
 def test_evaluation_is_sliced_by_sex_and_chest_pain_type(heart_run):
-    _, _, record = heart_run
+    _, _, record, _ = heart_run
     uri = record.nodes[nodes.EVALUATOR].output("evaluation").uri
     by_slice = {m.slice: m.candidate for m in evaluation.load_slice_metrics(uri)}
     assert {"Overall", "sex=0", "sex=1"} <= set(by_slice)
@@ -48,7 +68,7 @@ def test_evaluation_is_sliced_by_sex_and_chest_pain_type(heart_run):
 
 
 def test_pushed_model_scores_raw_rows_and_tolerates_an_unseen_category(heart_run):
-    home, _, _ = heart_run
+    home, _, _, _ = heart_run
     versions = sorted(glob.glob(os.path.join(home, "serving", "heart", "*")))
     model = tf.saved_model.load(versions[-1])
     rows = synthetic_heart_rows(60, seed=99)

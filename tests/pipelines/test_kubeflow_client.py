@@ -136,6 +136,8 @@ def _fake_kfp_handler(existing_pipeline: bool):
                 self._reply(200, {"experiment_id": "e-1", "display_name": json.loads(body)["display_name"]})
             elif path == "/apis/v2beta1/runs":
                 self._reply(200, {"run_id": "r-1"})
+            elif path == "/apis/v2beta1/recurringruns":
+                self._reply(200, {"recurring_run_id": "rr-1", "display_name": json.loads(body)["display_name"]})
             else:
                 self._reply(404, {"message": f"no {path}"})
 
@@ -174,3 +176,49 @@ def test_submit_rejects_a_package_of_another_pipeline(tmp_path, capsys):
     assert "mlops-other" in capsys.readouterr().err
 
 
+
+
+def test_submit_with_a_schedule_creates_a_recurring_run_instead_of_a_run(tmp_path_factory, capsys):
+    root, package, _ = compile_task("census", tmp_path_factory)
+    with loopback_server(_fake_kfp_handler(True)) as (server, host):
+        status = cli.main(["submit", "census", "--host", host, "--package", str(package), "--experiment", "exp",
+                           "--run-name", "nightly", "--schedule", "0 3 * * *"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "KFP gets '0 0 3 * * *' (seconds first)" in out  # standard cron, made KFP's 6 fields
+    assert f"{host}/#/recurringrun/details/rr-1" in out
+    posts = {path: body for method, path, body in server.requests if method == "POST"}
+    assert "/apis/v2beta1/runs" not in posts  # no one-off run
+    job = json.loads(posts["/apis/v2beta1/recurringruns"])
+    assert job["display_name"] == "nightly" and job["experiment_id"] == "e-1"
+    assert job["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * *"}}
+    assert job["mode"] == "ENABLE" and job["no_catchup"] is True and int(job["max_concurrency"]) == 1
+    assert job["pipeline_version_reference"] == {"pipeline_id": "p-1", "pipeline_version_id": "v-2"}
+    assert job["runtime_config"]["pipeline_root"] == str(root)
+
+
+@pytest.mark.parametrize("schedule, reason", [
+    ("61 * * * *", "61 is outside 0-59 in the minute field"),
+    ("0 3 * * 7", "7 is outside 0-6 in the day of week field '7' (0 or SUN is Sunday)"),
+    ("1 2 3", "expected 5 fields"),
+    ("@every soon", "descriptors are @yearly"),
+    ("*/0 * * * *", "step '0' in the minute field"),
+])
+def test_an_invalid_schedule_is_a_usage_error_before_any_request(schedule, reason, tmp_path, capsys):
+    package = _fake_package(tmp_path)
+    with loopback_server(_fake_kfp_handler(True)) as (server, host):
+        status = cli.main(["submit", "census", "--host", host, "--package", str(package), "--schedule", schedule])
+    line = _one_line(capsys.readouterr().err)
+    assert status == 2
+    assert "invalid cron schedule" in line and reason in line
+    assert server.requests == []  # validated before the API is even checked
+
+
+@pytest.mark.parametrize("schedule, sent", [
+    ("0 0 9 ? * MON-FRI", "0 0 9 ? * MON-FRI"),  # KFP's own 6-field form passes unchanged
+    ("*/15 * * * *", "0 */15 * * * *"),
+    ("@daily", "@daily"),
+    ("@every 1h30m", "@every 1h30m"),
+])
+def test_valid_schedules_in_the_form_kfp_parses(schedule, sent):
+    assert client.kfp_cron(schedule) == sent
