@@ -6,7 +6,6 @@ SavedModel until those ops are registered; tasks without custom ops import nothi
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from typing import Dict, Optional, Sequence
@@ -25,6 +24,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, json_utils
 
 from components import baseline
+from components.custom_ops import import_custom_ops
 
 # Execution property: JSON list of module names to import before loading the model.
 CUSTOM_OP_MODULES_KEY = "custom_op_modules"
@@ -33,15 +33,6 @@ CUSTOM_OP_MODULES_KEY = "custom_op_modules"
 SLICE_MIN_EXAMPLES_KEY = "slice_min_examples"
 # Custom property of the ModelBlessing: the baseline the candidate was compared against.
 PROP_BASELINE = "baseline"
-
-
-def import_custom_ops(modules: Sequence[str]) -> None:
-    """Import each module (registering its ops); a missing one is an error naming it."""
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ImportError(f"the model needs the custom ops of {name!r}, which cannot be imported: {exc}") from exc
 
 
 def with_worker_imports(beam_pipeline_args: Sequence[str], modules: Sequence[str]) -> list:

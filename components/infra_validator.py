@@ -175,7 +175,7 @@ def in_process_outputs(model_dir: str, sample: Sequence[bytes], custom_op_module
     """serving_default's outputs on the sample, from the model loaded in this process."""
     import tensorflow as tf
 
-    from components.evaluator import import_custom_ops
+    from components.custom_ops import import_custom_ops
 
     import_custom_ops(custom_op_modules)
     model = tf.saved_model.load(model_dir)

@@ -13,14 +13,15 @@ ModelError with the model's message, and the rest of the batch goes on.
 """
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-SERVING_SIGNATURE = "serving_default"
+from components.custom_ops import import_custom_ops
+from models.common.contract import SERVING_SIGNATURE
+
 
 
 class ModelError:
@@ -42,15 +43,6 @@ def short_tf_error(exc: BaseException) -> str:
     message = re.sub(r"\{\{.*?\}\}\s*", "", message)
     message = re.sub(r"\s*\[Op:\w+\]( name: .*)?$", "", message)
     return message.strip()[:300]
-
-
-def import_custom_ops(modules: Sequence[str]) -> None:
-    """Import the modules that register a SavedModel's custom ops (e.g. tensorflow_text)."""
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ImportError(f"the model needs the custom ops of {name!r}: {exc} (pip install it)") from None
 
 
 class SavedModelHandler(ModelHandler[Tuple[Any, bytes], PredictionResult, Any]):

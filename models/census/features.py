@@ -28,7 +28,7 @@ CSV_COLUMNS = (
 AGE_BOUNDARIES = (25, 35, 45, 55, 65)
 
 # Names of transformed features.
-LABEL_XF = "label"
+from models.common.contract import LABEL_XF  # noqa: E402,F401  (the transformed label)
 WEIGHT_XF = "weight"
 AGE_BUCKET_XF = "age_bucket"
 

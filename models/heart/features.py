@@ -19,7 +19,7 @@ CATEGORICAL_FEATURES = INT_CATEGORICAL_FEATURES + STRING_CATEGORICAL_FEATURES
 # Raw columns holding a float (the others are int64 or, for thal, bytes).
 FLOAT_FEATURES = ("oldpeak",)
 
-LABEL_XF = "label"
+from models.common.contract import LABEL_XF  # noqa: E402,F401  (the transformed label)
 NUM_OOV_BUCKETS = 1
 
 

@@ -10,7 +10,8 @@ CLASS_NAMES = ("cat", "dog")
 
 # Transformed features.
 IMAGE_XF = "image_xf"  # float32 [size, size, 3] in [0, 1]
-LABEL_XF = "label"  # int64 class id (the factory's label for TFMA)
+# int64 class id (the factory's label for TFMA)
+from models.common.contract import LABEL_XF  # noqa: E402,F401  (the transformed label)
 LABEL_NAME_XF = "label_name"  # class name as a string, for slicing TFMA results by class
 
 # Side length (pixels) of the square images the model sees; fixed at Transform time.

@@ -5,7 +5,7 @@ LABEL_KEY = "label"  # 0 = neg, 1 = pos
 CLASS_NAMES = ("neg", "pos")
 
 TEXT_XF = "text_xf"
-LABEL_XF = "label"
+from models.common.contract import LABEL_XF  # noqa: E402,F401  (the transformed label)
 LENGTH_BUCKET_XF = "length_bucket"
 
 # Review length buckets (in words) for TFMA slicing.

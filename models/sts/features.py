@@ -17,7 +17,8 @@ SOURCE_FILES = {"train": "sts-train.csv", "dev": "sts-dev.csv", "test": "sts-tes
 
 SENTENCE1_XF = "sentence1_xf"
 SENTENCE2_XF = "sentence2_xf"
-LABEL_XF = "label"  # score / 5, in [0, 1]
+# score / 5, in [0, 1]
+from models.common.contract import LABEL_XF  # noqa: E402,F401  (the transformed label)
 MODEL_FEATURES = (SENTENCE1_XF, SENTENCE2_XF)
 # Serving outputs.
 SIMILARITY = "similarity"

@@ -56,8 +56,8 @@ def test_only_columns_numeric_but_for_a_few_values_are_reported_as_mixed():
     from components.example_gen import STRING, mixed_type_columns
 
     kinds = {
-        "age": [STRING, 199, 1, (("adult.csv", 8), "adult.csv:8", "forty")],
+        "age": [STRING, 199, 1, (("adult.csv", 8), "adult.csv:8", "forty"), 0],
         # A real string column with many numeric-looking values (STS's `year`: "2012test", "2015").
-        "year": [STRING, 3749, 2000, (("sts-train.csv", 2), "sts-train.csv:2", "2012test")],
+        "year": [STRING, 3749, 2000, (("sts-train.csv", 2), "sts-train.csv:2", "2012test"), 0],
     }
     assert mixed_type_columns(kinds) == ["age: 1 non-numeric value(s) among 200, first at adult.csv:8 ('forty')"]
