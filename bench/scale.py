@@ -47,21 +47,33 @@ COMPONENTS = (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.EXAMPLE_VALIDATOR, 
 ROWS_READ = {nodes.EXAMPLE_GEN: "all", nodes.STATISTICS_GEN: "all", nodes.EXAMPLE_VALIDATOR: None,
              nodes.TRANSFORM: "all", nodes.EVALUATOR: "eval"}
 
-# Jitter of the copies: integer steps (age, hours) or a relative factor (money, weights), clipped to
-# the curated schema's domains (models/census/schema.pbtxt). education_num stays as it is: it is
-# the code of `education`.
-STEPS = {"age": (1, 17, 90), "hours_per_week": (2, 1, 99)}
+# Jitter of the copies: integer steps (age, hours) or a relative factor (money, weights), then
+# clipped to the curated schema's int domains (models/census/schema.pbtxt; e.g. capital_gain's
+# 99999 cap). education_num stays as it is: it is the code of `education`.
+STEPS = {"age": 1, "hours_per_week": 2}
 FACTORS = {"fnlwgt": 0.05, "capital_gain": 0.05, "capital_loss": 0.05}
+SCHEMA = Path(__file__).resolve().parent.parent / "models" / "census" / "schema.pbtxt"
 
 
-def jittered(row: dict, rng: random.Random) -> dict:
+def int_domains(schema_path: Path = SCHEMA) -> dict:
+    """{feature: (min, max)} of the schema's int domains."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(schema_path.read_text(), schema_pb2.Schema())
+    return {f.name: (f.int_domain.min, f.int_domain.max) for f in schema.feature if f.HasField("int_domain")}
+
+
+def jittered(row: dict, rng: random.Random, domains: dict) -> dict:
     out = dict(row)
-    for column, (step, low, high) in STEPS.items():
-        out[column] = str(min(high, max(low, int(row[column]) + rng.randint(-step, step))))
+    for column, step in STEPS.items():
+        out[column] = int(row[column]) + rng.randint(-step, step)
     for column, share in FACTORS.items():
         value = int(row[column])
-        if value:
-            out[column] = str(max(1, round(value * (1 + rng.uniform(-share, share)))))
+        out[column] = round(value * (1 + rng.uniform(-share, share))) if value else 0
+    for column in list(STEPS) + list(FACTORS):
+        low, high = domains.get(column, (-(2**63), 2**63 - 1))
+        out[column] = str(min(high, max(low, out[column])))
     return out
 
 
@@ -73,12 +85,12 @@ def write_scaled(source: Path, target_root: Path, copies: int, seed: int = 0) ->
         header, rows = reader.fieldnames, list(reader)
     out_dir = target_root / "census"
     out_dir.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
+    rng, domains = random.Random(seed), int_domains()
     with open(out_dir / "adult.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
         writer.writeheader()
         for copy in range(copies):
-            writer.writerows(rows if copy == 0 else (jittered(row, rng) for row in rows))
+            writer.writerows(rows if copy == 0 else (jittered(row, rng, domains) for row in rows))
     return target_root, len(rows) * copies
 
 

@@ -77,8 +77,10 @@ class Executor(base_executor.BaseExecutor):
         name = exec_properties["model_name"]
         alias = exec_properties.get("alias") or reg.DEFAULT_ALIAS
         uri = reg.resolve_uri(configured=exec_properties.get("registry_uri") or None)
+        registry = reg.Registry(uri)
         try:
-            version, how = reg.Registry(uri).baseline(name, alias)
+            # An embedded store nobody created yet holds no baseline; reading it must not create it.
+            version, how = (None, "no registry yet") if registry.store.missing() else registry.baseline(name, alias)
         except Exception as exc:  # unreachable server, a baseline that is not blessed, ...
             raise BaselineError(
                 f"cannot resolve the baseline of {name} in the registry {reg.redact(uri)}: {exc}"

@@ -34,6 +34,13 @@ def search_space(hp: keras_tuner.HyperParameters, model: str) -> dict:
     return values
 
 
+def trial_hparams(config_hparams, searched) -> dict:
+    """A trial's hyperparameters: the task's own (custom_config["hparams"], e.g. the learning-rate
+    schedule) under the searched values, for one model: an ensemble's members share their
+    hyperparameters, so trials never pay for a whole ensemble."""
+    return {**dict(config_hparams or {}), **dict(searched), "ensemble_size": 1}
+
+
 def tuner_fn(fn_args) -> TunerFnResult:
     config = fn_args.custom_config or {}
     model_kind = config.get("model", "tabtransformer")
@@ -41,13 +48,10 @@ def tuner_fn(fn_args) -> TunerFnResult:
     sizes = embedding_sizes(tf_transform_output)
 
     epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=3)
-    # Trials train single models (an ensemble's members share its hyperparameters) with the task's
-    # other settings (custom_config["hparams"], e.g. the learning-rate schedule) and the searched values.
-    fixed = {**dict(config.get("hparams") or {}), "ensemble_size": 1}
 
     def build(hp):
-        return build_model({**fixed, **search_space(hp, model_kind)}, sizes, num_classes=len(F.CLASS_NAMES),
-                           total_steps=epochs * steps_per_epoch)
+        return build_model(trial_hparams(config.get("hparams"), search_space(hp, model_kind)), sizes,
+                           num_classes=len(F.CLASS_NAMES), total_steps=epochs * steps_per_epoch)
 
     return tuning.bayesian_search(
         fn_args, build, objective="val_loss", direction="min", project="census", default_trials=4,

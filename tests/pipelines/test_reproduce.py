@@ -173,7 +173,9 @@ def test_data_the_remote_lacks_is_a_one_line_error_and_the_worktree_goes(tmp_pat
 
 
 def _python_env(project: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLOPS_HOME", "MLOPS_DATA")}
+    # As a user's shell: no registry, home or data overrides, and TensorFlow's log level left to the CLI.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "MLOPS_HOME", "MLOPS_DATA", "TF_CPP_MIN_LOG_LEVEL")}
     env["PYTHONPATH"] = str(project)
     return env
 

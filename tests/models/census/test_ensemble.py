@@ -128,3 +128,11 @@ def test_the_trainer_exports_an_ensemble_with_the_census_serving_contract(census
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     with open(os.path.join(fn_args.model_run_dir, "training_info.json")) as f:
         assert json.load(f)["hparams"]["lr_schedule"] == "cosine"
+
+
+def test_tuner_trials_train_one_model_with_the_tasks_other_hyperparameters():
+    from models.census.tuner import trial_hparams
+
+    hp = trial_hparams({"ensemble_size": 4, "lr_schedule": "cosine", "dropout": 0.2}, {"dropout": 0.1})
+    assert hp == {"ensemble_size": 1, "lr_schedule": "cosine", "dropout": 0.1}
+    assert trial_hparams(None, {"embedding_dim": 8}) == {"embedding_dim": 8, "ensemble_size": 1}
