@@ -131,7 +131,7 @@ def test_second_run_of_the_task_is_refused_naming_the_holder(fault_runs):
     # The run's banner (task, home, data), then a one-line error: no traceback.
     assert len(lines) == 2 and lines[0].startswith("mlops run census"), fault_runs["b_output"]
     message = lines[1]
-    assert "already running" in message and f"pid {fault_runs['a_pid']}" in message and "started" in message
+    assert "already running" in message and f"pid {fault_runs['a_pid']}" in message and "since" in message
     holder = fault_runs["a_holder"]
     assert holder["pid"] == fault_runs["a_pid"] and holder["run_id"] in message
 
