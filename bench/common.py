@@ -95,29 +95,3 @@ def format_spread(values, digits: int = 4) -> str:
 def load_average() -> float:
     """The 1-minute load average (what else the machine was doing while a benchmark ran)."""
     return os.getloadavg()[0]
-
-
-def partial_run(task, home: Path, data_root: Path, last_node: str) -> lineage.RunRecord:
-    """The task's real pipeline (the factory) run by TFX's LocalDagRunner up to last_node only,
-    in `home` (metadata, artifacts, an embedded registry); returns the run's record."""
-    from tfx.dsl.compiler import compiler
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-    from tfx.proto.orchestration import pipeline_pb2
-
-    from pipelines import factory
-
-    home = Path(home)
-    home.mkdir(parents=True, exist_ok=True)
-    pipeline = factory.create_pipeline(
-        task, pipeline_root=str(home / "pipelines"), data_root=str(data_root), serving_root=str(home / "serving"),
-        data_version={"md5": "untracked", "dirty": True},
-        metadata_connection_config=metadata.sqlite_config(str(home / "metadata.sqlite")),
-        registry_uri="sqlite:///" + str(home / "mlflow.db"),
-    )
-    options = pipeline_pb2.RunOptions()
-    options.partial_run.to_nodes.append(last_node)
-    options.partial_run.snapshot_settings.latest_pipeline_run_strategy.SetInParent()
-    LocalDagRunner().run_with_ir(compiler.Compiler().compile(pipeline), run_options=options)
-    store = metadata.open_store(str(home / "metadata.sqlite"))
-    name = nodes.pipeline_name(task.name)
-    return lineage.load_run(store, name, lineage.list_run_ids(store, name)[0])

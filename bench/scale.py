@@ -33,8 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.common import load_average, mean_spread, partial_run  # noqa: E402
+from bench.common import load_average, mean_spread  # noqa: E402
 from pipelines import nodes  # noqa: E402
+from pipelines.local_runner import run_until  # noqa: E402
 from pipelines.tasks import load_task  # noqa: E402
 
 MODES = {
@@ -140,7 +141,7 @@ def main() -> int:
                 for size in sizes:
                     home = work / f"home-{mode}-{size}x-{repeat}"
                     start = time.time()
-                    record = partial_run(task, home, data[size], nodes.EVALUATOR)
+                    record = run_until(task, home, data[size], nodes.EVALUATOR)
                     loads.append(load_average())
                     for component in COMPONENTS:
                         results[mode][size][component].append(record.nodes[component].seconds)

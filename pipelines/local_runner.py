@@ -335,3 +335,31 @@ def _cancel_unfinished(metadata_path: Path, run_id: str, reason: str) -> list:
     if executions:
         store.put_executions(executions)
     return [str(e.id) for e in executions]
+
+
+def run_until(task: TaskConfig, home: Path, data_root: Path, last_node: str):
+    """The task's real pipeline (the factory) run by TFX's LocalDagRunner up to last_node only, in
+    `home` (metadata, artifacts, an embedded registry), without the lock, summary or report of
+    run_pipeline: for benchmarks and tests of the components before the Trainer. Returns the run's
+    lineage record."""
+    from tfx.dsl.compiler import compiler
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.proto.orchestration import pipeline_pb2
+
+    from pipelines import factory, lineage, nodes
+
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    pipeline = factory.create_pipeline(
+        task, pipeline_root=str(home / "pipelines"), data_root=str(data_root), serving_root=str(home / "serving"),
+        data_version={"md5": "untracked", "dirty": True},
+        metadata_connection_config=metadata.sqlite_config(str(home / "metadata.sqlite")),
+        registry_uri="sqlite:///" + str(home / "mlflow.db"),
+    )
+    options = pipeline_pb2.RunOptions()
+    options.partial_run.to_nodes.append(last_node)
+    options.partial_run.snapshot_settings.latest_pipeline_run_strategy.SetInParent()
+    LocalDagRunner().run_with_ir(compiler.Compiler().compile(pipeline), run_options=options)
+    store = metadata.open_store(str(home / "metadata.sqlite"))
+    name = nodes.pipeline_name(task.name)
+    return lineage.load_run(store, name, lineage.list_run_ids(store, name)[0])
