@@ -81,14 +81,29 @@ def quiet_tensorflow(verbose: bool = False) -> None:
     warnings.simplefilter("ignore")
 
 
-def task_or_error(name: str, profile: Optional[str] = None):
-    """The TaskConfig for `name` (and profile), or a usage error listing the known tasks."""
+def task_or_error(name: str, profile: Optional[str] = None, beam_args: Optional[List[str]] = None):
+    """The TaskConfig for `name` (and profile), with `--beam-arg` options after the task's own Beam
+    options (Beam takes the last value of an option), or a usage error listing the known tasks."""
     from pipelines.tasks import UnknownTaskError, load_task
 
     try:
-        return load_task(name, profile)
+        task = load_task(name, profile)
     except UnknownTaskError as exc:
         raise CliError(str(exc), status=2) from None
+    if beam_args:
+        bad = [arg for arg in beam_args if not arg.startswith("--")]
+        if bad:
+            raise CliError(f"--beam-arg {bad[0]!r}: expected a Beam option such as --runner=FlinkRunner "
+                           f"(write it as --beam-arg=--option=value)", status=2)
+        task = task.with_overrides(beam_pipeline_args=tuple(task.beam_pipeline_args) + tuple(beam_args))
+    return task
+
+
+def add_beam_arg_option(parser) -> None:
+    parser.add_argument(
+        "--beam-arg", action="append", metavar="ARG", default=[],
+        help="Beam pipeline option for the data-parallel steps, e.g. --beam-arg=--runner=FlinkRunner "
+             "--beam-arg=--flink_master=HOST:8081 (repeatable; after the task's own options)")
 
 
 def build_parser() -> argparse.ArgumentParser:

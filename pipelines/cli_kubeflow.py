@@ -6,7 +6,7 @@ import os
 import warnings
 from pathlib import Path
 
-from pipelines.cli import CliError, console, err_console, task_or_error
+from pipelines.cli import CliError, add_beam_arg_option, console, err_console, task_or_error
 from pipelines.tasks import KNOWN_TASKS
 
 IMAGE_ENV = "MLOPS_IMAGE"
@@ -81,7 +81,7 @@ def _compile(task, args) -> Path:
 
 
 def cmd_compile(args) -> int:
-    task = task_or_error(args.task, args.profile)
+    task = task_or_error(args.task, args.profile, args.beam_arg)
     _compile(task, args)
     return 0
 
@@ -90,7 +90,7 @@ def cmd_submit(args) -> int:
     from pipelines.kubeflow import KubeflowError, client, compiler
     from pipelines.nodes import pipeline_name
 
-    task = task_or_error(args.task, args.profile)
+    task = task_or_error(args.task, args.profile, args.beam_arg)
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if args.schedule is not None:
         try:  # a usage error, before anything is compiled or sent
@@ -152,6 +152,7 @@ def _add_compile_options(parser) -> None:
         "(value thresholds only)",
     )
     parser.add_argument("--serving-root", help="where blessed models are pushed (default: <pipeline-root>/serving)")
+    add_beam_arg_option(parser)
     parser.add_argument(
         "--package-root",
         default=IMAGE_PACKAGE_ROOT,

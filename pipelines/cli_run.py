@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli import CliError, console, non_negative_int, positive_int, task_or_error
+from pipelines.cli import CliError, add_beam_arg_option, console, non_negative_int, positive_int, task_or_error
 from pipelines.tasks import KNOWN_TASKS, load_task
 
 
@@ -70,7 +70,7 @@ def unchanged_since_last_run(task, layout, data_root: Path, version, profile: st
 def cmd_run(args) -> int:
     if args.runner != "local":
         raise CliError(f"runner {args.runner!r} is not supported by `mlops run`; use `mlops compile` for Kubeflow")
-    task = task_or_error(args.task, args.profile).with_overrides(
+    task = task_or_error(args.task, args.profile, args.beam_arg).with_overrides(
         tuner_max_trials=args.max_trials,
         train_steps=args.train_steps,
         tuner_train_steps=args.tuner_steps,
@@ -238,6 +238,7 @@ def register(sub) -> None:
     run.add_argument("--if-changed", action="store_true",
                      help="run only if the data version, code commit or effective config differ from the newest "
                           "successful run of the task in this home (else exit 0)")
+    add_beam_arg_option(run)
     # For `mlops registry reproduce`: the recorded hyperparameters instead of a Tuner search.
     run.add_argument("--hparams-json", help=argparse.SUPPRESS)
     run.add_argument("--no-tuner", action="store_true", help=argparse.SUPPRESS)

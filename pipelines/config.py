@@ -83,7 +83,11 @@ class TaskConfig:
     # Free-form settings handed to run_fn / tuner_fn as fn_args.custom_config.
     custom_config: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, ComponentResources] = field(default_factory=dict)
-    beam_pipeline_args: Sequence[str] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    # Beam options of the data-parallel steps (ExampleGen, StatisticsGen, Transform, Evaluator):
+    # the DirectRunner here, Flink/Spark/Dataflow with `--beam-arg`. Where the steps run, not what
+    # they compute, so not part of a run's config identity (compare=False; see --if-changed).
+    beam_pipeline_args: Sequence[str] = field(
+        default=("--direct_running_mode=in_memory", "--direct_num_workers=1"), compare=False)
     # The registry alias whose version a candidate must beat (else the newest blessed version).
     baseline_alias: str = "production"
     # Modules that register custom TensorFlow ops the SavedModel needs (e.g. "tensorflow_text"),

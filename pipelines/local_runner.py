@@ -162,23 +162,42 @@ def _pinned_level(logger: logging.Logger, level: int):
 
 
 @contextlib.contextmanager
-def _stderr_into(log_file: Optional[Path]):
-    """While the pipeline runs, whatever the libraries write to the process's stderr (TensorFlow's
-    C++ log, Beam's and Keras's warnings, tracebacks they print and swallow) goes to the run's log
-    file, not the terminal; the run's outcome says where the log is."""
+def _output_into(log_file: Optional[Path]):
+    """While the pipeline runs, what the libraries write goes to the run's log file, not the
+    terminal: the process's stderr (TensorFlow's C++ log, Beam's and Keras's warnings, tracebacks
+    they print and swallow) and Python's sys.stdout (keras_tuner's search-space and results
+    summaries, Keras progress bars). Progress lines still reach the terminal (_on_terminal); the
+    run's outcome says where the log is."""
+    terminal = sys.stdout
     if not log_file:
         yield
         return
     sys.stderr.flush()
+    terminal.flush()
     saved = os.dup(2)
-    with open(log_file, "ab") as target:
+    with open(log_file, "ab") as target, open(log_file, "a", encoding="utf-8", buffering=1) as text:
         os.dup2(target.fileno(), 2)
+        sys.stdout = text
         try:
             yield
         finally:
+            sys.stdout = terminal
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _on_terminal(on_event: Callable[[str, str], None], terminal) -> Callable[[str, str], None]:
+    """on_event with sys.stdout pointing at the terminal while it runs (it prints progress lines).
+    Events come from the thread that runs the components, between their executors."""
+    def forward(node: str, event: str) -> None:
+        current, sys.stdout = sys.stdout, terminal
+        try:
+            on_event(node, event)
+        finally:
+            sys.stdout = current
+
+    return forward
 
 
 def new_run_id() -> str:
@@ -263,7 +282,7 @@ def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, 
     tfx_logger = logging.getLogger("absl")
     handlers = []
     if on_event:
-        handlers.append(ProgressHandler(on_event))
+        handlers.append(ProgressHandler(_on_terminal(on_event, sys.stdout)))
     if log_file:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler = logging.FileHandler(log_file)
@@ -275,7 +294,7 @@ def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, 
         tfx_logger.addHandler(handler)
     error = interrupted_by = None
     try:
-        with _pinned_level(tfx_logger, logging.INFO), _stderr_into(log_file):
+        with _pinned_level(tfx_logger, logging.INFO), _output_into(log_file):
             LocalDagRunner().run_with_ir(ir)
     except RunInterrupted as exc:
         interrupted_by = signal.Signals(exc.signum).name

@@ -156,6 +156,8 @@ def test_sigkill_during_trainer_leaves_a_run_shown_as_interrupted(fault_runs):
 
 def test_next_run_resumes_from_cache_and_pushes_and_registers_once(fault_runs):
     assert fault_runs["d_status"] == 0, fault_runs["d_output"]
+    # What the libraries print (keras_tuner's search-space summary, Keras progress) went to the log.
+    assert "Search space summary" not in fault_runs["d_output"] and "✓ Tuner" in fault_runs["d_output"]
     home = fault_runs["home"]
     assert len(fault_runs["run_ids"]) == 2  # A and D: the refused B never reached the metadata store
     run_d = _runs(home)[1]

@@ -238,6 +238,30 @@ def test_beam_args_are_passed_through(compiled):
     assert args[-len(c.task.beam_pipeline_args):] == list(c.task.beam_pipeline_args)
 
 
+def test_beam_arg_options_follow_the_tasks_own_on_every_beam_step(tmp_path, capsys):
+    """`--beam-arg` moves the data-parallel steps to another runner without touching the task."""
+    package = tmp_path / "heart.yaml"
+    extra = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081", "--environment_type=LOOPBACK"]
+    with no_network():
+        status = cli.main(["compile", "heart", "--image", IMAGE, "--pipeline-root", str(tmp_path / "root"),
+                           "--output", str(package), "--registry-uri", REGISTRY] + [f"--beam-arg={a}" for a in extra])
+    assert status == 0, capsys.readouterr()
+    _, spec, deployment, _ = read_package(package)
+    own = list(load_task("heart").beam_pipeline_args)
+    for node in (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.TRANSFORM, nodes.EVALUATOR):
+        args = list(deployment.executors[executor_label(spec, node)].container.args)
+        assert args[-len(own + extra):] == own + extra, node
+
+
+def test_a_beam_arg_that_is_not_an_option_is_a_usage_error(tmp_path, capsys):
+    status = cli.main(["compile", "heart", "--image", IMAGE, "--pipeline-root", str(tmp_path / "root"),
+                       "--registry-uri", REGISTRY, "--beam-arg=FlinkRunner"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--beam-arg 'FlinkRunner'" in err and "--runner=FlinkRunner" in err
+    assert not (tmp_path / "root").exists()
+
+
 def test_compiling_writes_only_the_package(compiled):
     c: Compiled = compiled
     assert not c.root.exists()

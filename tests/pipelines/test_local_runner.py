@@ -56,3 +56,28 @@ def test_sigterm_cancels_the_running_component_and_exits_143(tmp_path, capsys, m
     assert rows["census"][0].interrupted == [nodes.EXAMPLE_GEN]
     assert local_runner.lock_holder(layout, "census") is None
     assert signal.getsignal(signal.SIGTERM) == handler_before  # the run's handler is gone
+
+
+def test_library_output_goes_to_the_log_and_progress_to_the_terminal(tmp_path, capsys):
+    """During a run, Python prints (keras_tuner's summaries) and fd-2 writes (TensorFlow's C++ log)
+    land in the run's log; the progress callback still prints on the terminal."""
+    from pipelines import local_runner
+
+    log = tmp_path / "run.log"
+    events = []
+
+    def progress(node, event):
+        events.append((node, event))
+        print(f"progress {node} {event}")
+
+    forward = local_runner._on_terminal(progress, __import__("sys").stdout)
+    with local_runner._output_into(log):
+        print("Search space summary")
+        os.write(2, b"E external/local_xla cuFFT\n")
+        forward("Trainer", "running")
+        print("Results summary")
+    out, err = capsys.readouterr()
+    assert out == "progress Trainer running\n" and "cuFFT" not in err
+    text = log.read_text()
+    assert "Search space summary" in text and "Results summary" in text and "cuFFT" in text
+    assert "progress" not in text and events == [("Trainer", "running")]

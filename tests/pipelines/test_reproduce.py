@@ -55,8 +55,9 @@ def test_config_hash_is_stable_and_follows_the_effective_config():
     assert run_identity.config_hash(task) == run_identity.config_hash(load_task("census"))
     assert json.loads(run_identity.config_json(task))["train_steps"] == task.train_steps
     assert run_identity.config_hash(task.with_overrides(train_steps=5)) != run_identity.config_hash(task)
-    # Neither the reproduce tolerance nor the importer changes what a run does.
-    tolerant = dataclasses.replace(task, reproduce_tolerance={"auc": 0.5}, importer=None)
+    # Neither the reproduce tolerance, the importer nor the Beam runner changes what a run does.
+    tolerant = dataclasses.replace(task, reproduce_tolerance={"auc": 0.5}, importer=None,
+                                   beam_pipeline_args=("--runner=FlinkRunner",))
     assert run_identity.config_hash(tolerant) == run_identity.config_hash(task)
     seeded = with_run_options(task, _run_args(seed=3))
     changes = run_identity.config_changes(json.loads(run_identity.config_json(task)),
