@@ -7,6 +7,7 @@ like `thal`; the model one-hot encodes the ids (models/heart/model.py). Values u
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from models.common import analyzers
 from models.common.tensors import to_dense_1d
 from models.heart import features as F
 
@@ -15,7 +16,7 @@ def preprocessing_fn(inputs):
     outputs = {}
     for name in F.NUMERIC_FEATURES:
         x = tf.cast(to_dense_1d(inputs[name], 0), tf.float32)
-        outputs[F.xf(name)] = tft.scale_to_z_score(x)
+        outputs[F.xf(name)] = analyzers.z_score(x)
     for name in F.CATEGORICAL_FEATURES:
         x = to_dense_1d(inputs[name], "" if name in F.STRING_CATEGORICAL_FEATURES else -1)
         if x.dtype != tf.string:
