@@ -48,9 +48,14 @@ def import_data(source_dir: Path, data_root: Path) -> Path:
 
 
 # How far a rebuilt version's OVERALL metrics may land from the registered ones (`mlops registry
-# reproduce`, same code, data, hyperparameters and seed). PROVISIONAL: see bench/determinism.py.
-REPRODUCE_TOLERANCE = {"auc": 0.003, "binary_accuracy": 0.005, "precision": 0.01, "recall": 0.015,
-                       "calibration": 0.02}
+# reproduce`: same code, data, hyperparameters and seed). On the machine that trained it a rebuild
+# is bit-identical (bench/determinism.py: identical weights with and without --deterministic, since
+# Transform's outputs no longer depend on Beam's batching). These margins are for another CPU or
+# thread count, where kernels round differently and training drifts like a nearby seed: runs that
+# differed only by such ulps (before that fix) moved AUC by up to 0.0018, accuracy 0.0043, and the
+# threshold-bound metrics most: precision 0.016, recall 0.012, calibration 0.033.
+REPRODUCE_TOLERANCE = {"auc": 0.003, "binary_accuracy": 0.006, "precision": 0.03, "recall": 0.03,
+                       "calibration": 0.05}
 
 TASK = TaskConfig(
     name="census",
