@@ -104,6 +104,7 @@ def fault_runs(tmp_path_factory):
         a.send_signal(signal.SIGKILL)
         result["a_status"] = a.wait(timeout=60)
         result["a_log"] = log_a
+        result["a_output"] = _output(root / "a")
     finally:
         if a.poll() is None:
             a.kill()
@@ -123,6 +124,12 @@ def fault_runs(tmp_path_factory):
     result["timings"] = timings
     print("fault_runs timings:", {k: round(v, 1) for k, v in timings.items()})
     return result
+
+
+def test_what_the_libraries_print_goes_to_the_log_not_the_terminal(fault_runs):
+    """A ran the Tuner: keras_tuner's search-space summary is in its log, not on its terminal."""
+    assert "✓ Tuner" in fault_runs["a_output"] and "Search space summary" not in fault_runs["a_output"]
+    assert "Search space summary" in fault_runs["a_log"].read_text(errors="replace")
 
 
 def test_second_run_of_the_task_is_refused_naming_the_holder(fault_runs):
@@ -156,8 +163,6 @@ def test_sigkill_during_trainer_leaves_a_run_shown_as_interrupted(fault_runs):
 
 def test_next_run_resumes_from_cache_and_pushes_and_registers_once(fault_runs):
     assert fault_runs["d_status"] == 0, fault_runs["d_output"]
-    # What the libraries print (keras_tuner's search-space summary, Keras progress) went to the log.
-    assert "Search space summary" not in fault_runs["d_output"] and "✓ Tuner" in fault_runs["d_output"]
     home = fault_runs["home"]
     assert len(fault_runs["run_ids"]) == 2  # A and D: the refused B never reached the metadata store
     run_d = _runs(home)[1]
