@@ -58,10 +58,9 @@ SCHEMA = Path(__file__).resolve().parent.parent / "models" / "census" / "schema.
 
 def int_domains(schema_path: Path = SCHEMA) -> dict:
     """{feature: (min, max)} of the schema's int domains."""
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
+    import tensorflow_data_validation as tfdv
 
-    schema = text_format.Parse(schema_path.read_text(), schema_pb2.Schema())
+    schema = tfdv.load_schema_text(str(schema_path))
     return {f.name: (f.int_domain.min, f.int_domain.max) for f in schema.feature if f.HasField("int_domain")}
 
 

@@ -20,7 +20,8 @@ from typing import Optional, Tuple
 
 from rich.markup import escape
 
-from pipelines.cli import CliError, console, err_console, quiet_tensorflow, task_or_error
+from pipelines.cli import (CliError, add_beam_arg_option, console, err_console, positive_int, quiet_tensorflow,
+                           task_or_error)
 
 REPO = Path(__file__).resolve().parent.parent
 # Batch sizes: tabular models are cheap per row; BERT and CNN models are not.
@@ -110,7 +111,7 @@ def cmd_predict(args) -> int:
     quiet_tensorflow()
     for name in ("mlflow", "alembic", "apache_beam"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    task = task_or_error(task_name(args.ref))
+    task = task_or_error(task_name(args.ref), beam_args=args.beam_arg)
     if not _exists(args.input):
         raise CliError(f"input {args.input} does not exist (give a {'folder of images' if task.predict_input != 'csv' else 'CSV file'})")
     version = version_for(args, args.ref, default_alias="production")
@@ -136,7 +137,7 @@ def cmd_predict(args) -> int:
 
             outcome = bi.predict(
                 spec, args.input, task.predict_input, args.output, rejects_path=args.rejects,
-                batch_size=batch_size, beam_args=list(task.beam_pipeline_args) + list(args.beam_arg or []),
+                batch_size=batch_size, beam_args=list(task.beam_pipeline_args),
                 label_column=args.label_column, on_progress=on_progress, staging_root=args.staging_dir,
             )
     except bi.InputError as exc:
@@ -184,8 +185,8 @@ def register(sub) -> None:
     p.add_argument("--output", required=True, help="output CSV: carried columns, then the prediction")
     p.add_argument("--rejects", help="rows that could not be predicted, with the reason (default: OUTPUT.rejects.csv)")
     p.add_argument("--label-column", help="compare with this input column: accuracy and AUC (classifiers)")
-    p.add_argument("--batch-size", type=int, help=f"examples per model call (default {DEFAULT_BATCH}; {DEFAULT_BATCH_HEAVY} for text and image models)")
-    p.add_argument("--beam-arg", action="append", metavar="ARG", help="extra Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2 (repeatable)")
+    p.add_argument("--batch-size", type=positive_int, help=f"examples per model call (default {DEFAULT_BATCH}; {DEFAULT_BATCH_HEAVY} for text and image models)")
+    add_beam_arg_option(p)
     p.add_argument("--staging-dir", help="folder the workers write their output shards to, reachable by every worker "
                                          "and this machine (a distributed runner: e.g. s3://…); default: next to --output")
     p.add_argument("--home", help="local state directory (default: $MLOPS_HOME or ./.mlops)")

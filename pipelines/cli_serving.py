@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Tuple
 
 from rich.markup import escape
 
-from pipelines.cli import GROUPS, CliError, console, err_console, task_or_error
+from pipelines.cli import GROUPS, CliError, console, err_console, non_negative_int, task_or_error
 from pipelines.config import ComponentResources
 
 REPO = Path(__file__).resolve().parent.parent
@@ -235,4 +235,4 @@ def register(sub) -> None:
                    help=f"predictor service account with read access to the store (default {SERVICE_ACCOUNT}, the namespace's IRSA account; '' for none)")
     p.add_argument("--cpu", help="CPU request and limit (default: the task's Trainer resources)")
     p.add_argument("--memory", help="memory request and limit, e.g. 4Gi (default: the task's Trainer resources)")
-    p.add_argument("--gpu", type=int, help="GPUs (default: the task's Trainer resources; 0 for CPU serving)")
+    p.add_argument("--gpu", type=non_negative_int, help="GPUs (default: the task's Trainer resources; 0 for CPU serving)")

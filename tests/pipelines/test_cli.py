@@ -68,6 +68,12 @@ def test_numeric_options_must_be_positive_integers(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["runs", "--limit", "-1"])
     assert "expected an integer >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "census", "--input", "a.csv", "--output", "b.csv", "--batch-size", "0"])
+    assert "--batch-size: expected a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["registry", "manifest", "census@production", "--gpu", "-1"])
+    assert "--gpu: expected an integer >= 0" in capsys.readouterr().err
 
 
 def test_commands_print_no_tensorflow_start_up_lines():
