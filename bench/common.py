@@ -40,6 +40,24 @@ class TimedRun:
         return artifact.uri if artifact else ""
 
 
+def add_training_options(parser) -> None:
+    """--hparams-json and --seed, as `mlops run` has them, for comparing training settings."""
+    parser.add_argument("--hparams-json", help='hyperparameters over the profile\'s, e.g. \'{"dropout": 0.2}\'')
+    parser.add_argument("--seed", type=int, help="training seed (default: the Trainer's, 42)")
+
+
+def with_training_options(task, args):
+    """The task with --hparams-json merged over custom_config["hparams"] and --seed applied."""
+    import json
+
+    config = dict(task.custom_config)
+    if args.hparams_json:
+        config["hparams"] = {**config.get("hparams", {}), **json.loads(args.hparams_json)}
+    if args.seed is not None:
+        config["seed"] = args.seed
+    return task.with_overrides(custom_config=config)
+
+
 @contextlib.contextmanager
 def bench_home(home: str | None, data_root: str, prefix: str):
     """Yield a Bench in `home`, or in a fresh temp dir that is removed afterwards."""

@@ -4,6 +4,7 @@ Prints eval-split accuracy / AUC (overall and per class), training images/s (mea
 Trainer's throughput callback, validation excluded), wall time per component and in total.
 Usage: .venv/bin/python bench/pets.py [--profile default|gpu] [--home DIR] [--data-root data]
                                       [--max-trials N] [--tuner-steps N] [--train-steps N]
+                                      [--hparams-json JSON] [--seed N] [--json FILE]
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
+from bench.common import add_training_options, bench_home, metric, print_components, timed_run, with_training_options  # noqa: E402
 from pipelines.tasks import profiles  # noqa: E402
 from models.common.trainer_base import THROUGHPUT_FILE  # noqa: E402
 from components import evaluation  # noqa: E402
@@ -31,12 +32,13 @@ def main() -> int:
     parser.add_argument("--max-trials", type=int)
     parser.add_argument("--tuner-steps", type=int)
     parser.add_argument("--train-steps", type=int)
+    add_training_options(parser)
     parser.add_argument("--json", help="also write the numbers to this JSON file")
     args = parser.parse_args()
 
-    task = profiles("pets")[args.profile].with_overrides(
+    task = with_training_options(profiles("pets")[args.profile].with_overrides(
         tuner_max_trials=args.max_trials, tuner_train_steps=args.tuner_steps, train_steps=args.train_steps
-    )
+    ), args)
     load = os.getloadavg()
     with bench_home(args.home, args.data_root, "bench-pets-") as bench:
         run = timed_run(task, bench)
@@ -50,7 +52,9 @@ def main() -> int:
     m = result.metrics
     print(f"pets benchmark: profile={args.profile} preprocessing={task.preprocessing_fn.rsplit('.', 1)[-1]} "
           f"max_trials={task.tuner_max_trials} tuner_steps={task.tuner_train_steps} "
-          f"train_steps={task.train_steps} batch={throughput['batch_size']} data md5={version['md5']}")
+          f"train_steps={task.train_steps} batch={throughput['batch_size']} "
+          f"hparams={task.custom_config.get('hparams', {})} seed={task.custom_config.get('seed', 42)} "
+          f"data md5={version['md5']}")
     print(f"load average at start (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores")
     print_components(result)
     print(f"total wall time:                  {wall:7.1f} s")

@@ -4,6 +4,7 @@ Prints eval-split accuracy/AUC/F1, the pipeline Trainer's fine-tuning throughput
 throughput of a plain transformers TFBertForSequenceClassification.fit on the same tokenised data
 in this process, their ratio, and the wall time.
 Usage: .venv/bin/python bench/reviews.py [--home DIR] [--profile default|gpu] [--train-steps N]
+       [--hparams-json JSON] [--seed N]
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 
-from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
+from bench.common import add_training_options, bench_home, metric, print_components, timed_run, with_training_options  # noqa: E402
 from models.common.trainer_base import THROUGHPUT_FILE  # noqa: E402
 from pipelines import nodes  # noqa: E402
 from pipelines.tasks import load_task  # noqa: E402
@@ -73,10 +74,11 @@ def main() -> int:
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--profile", default="default")
     parser.add_argument("--train-steps", type=int)
+    add_training_options(parser)
     parser.add_argument("--plain-steps", type=int, default=15, help="steps per throughput measurement")
     args = parser.parse_args()
 
-    task = load_task("reviews", args.profile).with_overrides(train_steps=args.train_steps)
+    task = with_training_options(load_task("reviews", args.profile).with_overrides(train_steps=args.train_steps), args)
     with bench_home(args.home, args.data_root, "bench-reviews-") as bench:
         run = timed_run(task, bench)
         model_run = run.output_uri(nodes.TRAINER, "model_run")
@@ -95,7 +97,8 @@ def main() -> int:
 
     ours = stats["train_examples_per_second"]
     print(f"reviews benchmark: profile={args.profile} train_steps={task.train_steps} "
-          f"batch={hparams['batch_size']} max_seq_length={hparams['max_seq_length']} data md5={version['md5']}")
+          f"batch={hparams['batch_size']} max_seq_length={hparams['max_seq_length']} "
+          f"head_tokens={hparams['head_tokens']} seed={task.custom_config.get('seed', 42)} data md5={version['md5']}")
     print_components(result)
     m = result.metrics
     print(f"eval split: accuracy={metric(m, 'binary_accuracy'):.4f} auc={metric(m, 'auc'):.4f} "

@@ -23,6 +23,7 @@ import keras
 from keras import layers
 
 from models.pets import features as F
+from models.pets.mixup import SoftTargetCrossentropy, accuracy_metric
 
 MAX_WIDTH = 512
 CORE_NAME = "xception_lite"
@@ -45,6 +46,10 @@ DEFAULT_HPARAMS = {
     # the inference-time statistics otherwise lag training for several epochs.
     "bn_momentum": 0.9,
     "batch_size": 32,
+    # Regularisation of the targets (models/pets/mixup.py): mixup's Beta(alpha, alpha) (0: off)
+    # and label smoothing towards uniform (0: off).
+    "mixup_alpha": 0.0,
+    "label_smoothing": 0.0,
 }
 
 
@@ -160,7 +165,8 @@ def build_model(
     seed: Optional[int] = None,
 ) -> keras.Model:
     """Build and compile Xception-lite from hyperparameters: AdamW, cosine-decayed learning rate
-    over decay_steps (constant when None), sparse categorical cross-entropy, accuracy."""
+    over decay_steps (constant when None), cross-entropy (class ids or, under mixup, class
+    probabilities as targets; label smoothing from hparams), accuracy."""
     hp = {**DEFAULT_HPARAMS, **hparams}
     widths = block_widths(int(hp["base_width"]), int(hp["num_blocks"]))
     model = build_xception_lite(
@@ -184,7 +190,7 @@ def build_model(
         )
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=float(hp["weight_decay"])),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=SoftTargetCrossentropy(num_classes, label_smoothing=float(hp["label_smoothing"])),
+        metrics=[accuracy_metric(num_classes)],
     )
     return model

@@ -15,6 +15,7 @@ from absl import logging
 
 from models.common import trainer_base
 from models.pets import features as F
+from models.pets.mixup import mix_batches
 from models.pets.model import DEFAULT_HPARAMS, build_model, inference_model
 from models.pets.preprocessing import image_size_of
 
@@ -27,6 +28,15 @@ def build(run: trainer_base.TrainingRun):
     image_size = image_size_of(run.tf_transform_output)
     logging.info("pets: %dx%d images", image_size, image_size)
     return build_model(run.hparams, image_size, num_classes=len(F.CLASS_NAMES), decay_steps=run.scheduled_steps)
+
+
+def mixed_training_set(run: trainer_base.TrainingRun, model, train_ds):
+    """Mixup of the training batches when hparams["mixup_alpha"] > 0 (validation stays unmixed)."""
+    alpha = float(run.hparams.get("mixup_alpha") or 0.0)
+    if alpha <= 0:
+        return train_ds
+    logging.info("pets: mixup with Beta(%g, %g)", alpha, alpha)
+    return mix_batches(train_ds, alpha, len(F.CLASS_NAMES), run.seed)
 
 
 def served_network(run: trainer_base.TrainingRun, model):
@@ -46,6 +56,7 @@ def run_fn(fn_args):
         serving_features=SERVING_FEATURES,
         checkpoints=20,
         early_stopping_patience=None,
+        before_fit=mixed_training_set,
         export_model=served_network,
         throughput_unit="images",
     )

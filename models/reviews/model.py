@@ -15,6 +15,9 @@ DEFAULT_HPARAMS = {
     "checkpoint": "packaged",  # or a directory with config.json + vocab.txt (+ model.safetensors)
     "pretrained": True,
     "max_seq_length": 128,
+    # Truncation of long reviews: None keeps the first max_seq_length - 2 pieces; h keeps the first h
+    # and the last max_seq_length - 2 - h (head+tail, see models/common/text/tokenizer.py).
+    "head_tokens": None,
     "dropout": 0.1,
     "learning_rate": 5e-5,
     "weight_decay": 0.01,
@@ -48,7 +51,9 @@ class BertClassifier(tf_keras.Model):
 
 def build_classifier(hparams: Mapping[str, object], num_classes: int = 2) -> BertClassifier:
     hp = {**DEFAULT_HPARAMS, **hparams}
-    bert, tokenizer = bert_and_tokenizer(str(hp["checkpoint"]), bool(hp["pretrained"]), int(hp["max_seq_length"]))
+    head_tokens = None if hp["head_tokens"] is None else int(hp["head_tokens"])
+    bert, tokenizer = bert_and_tokenizer(str(hp["checkpoint"]), bool(hp["pretrained"]), int(hp["max_seq_length"]),
+                                         head_tokens)
     model = BertClassifier(bert, tokenizer, num_classes, float(hp["dropout"]))
     model({F.TEXT_XF: tf.constant(["build"])})
     return model

@@ -72,9 +72,10 @@ def load_bert(directory: Path, pretrained: bool = True):
     return model
 
 
-def bert_and_tokenizer(checkpoint: str, pretrained: bool, max_seq_length: int):
+def bert_and_tokenizer(checkpoint: str, pretrained: bool, max_seq_length: int, head_tokens=None):
     """(TFBertModel, WordPieceTokenizer) of a checkpoint ("packaged" or a directory): the encoder
-    and the tokenizer with its vocabulary, as every text task needs them together."""
+    and the tokenizer with its vocabulary, as every text task needs them together. head_tokens:
+    see WordPieceTokenizer (None keeps the first pieces)."""
     directory = resolve(checkpoint)
     bert = load_bert(directory, pretrained=pretrained)
-    return bert, WordPieceTokenizer(read_vocab(directory / "vocab.txt"), max_seq_length)
+    return bert, WordPieceTokenizer(read_vocab(directory / "vocab.txt"), max_seq_length, head_tokens)

@@ -40,6 +40,29 @@ def test_in_graph_tokenizer_matches_transformers_tokenizer(packaged, max_len):
         assert mask[i].numpy().tolist() == expected["attention_mask"][i], repr(text[:40])
 
 
+@pytest.mark.parametrize("head", [0, 5, 14])
+def test_head_tail_truncation_keeps_the_first_and_last_pieces(packaged, head):
+    from transformers import BertTokenizer
+
+    reference = BertTokenizer(str(packaged / "vocab.txt"), do_lower_case=True)
+    max_len = 16
+    tokenizer = WordPieceTokenizer(read_vocab(packaged / "vocab.txt"), max_len, head_tokens=head)
+    ids, mask = tokenizer(tf.constant(AWKWARD))
+    for i, text in enumerate(AWKWARD):
+        pieces = reference(text, add_special_tokens=False)["input_ids"]
+        if len(pieces) > max_len - 2:
+            pieces = pieces[:head] + pieces[len(pieces) - (max_len - 2 - head):]
+        expected = [reference.cls_token_id, *pieces, reference.sep_token_id]
+        expected += [reference.pad_token_id] * (max_len - len(expected))
+        assert ids[i].numpy().tolist() == expected, repr(text[:40])
+        assert mask[i].numpy().tolist() == [1 if t != reference.pad_token_id else 0 for t in expected]
+
+
+def test_head_tokens_outside_the_budget_is_refused(packaged):
+    with pytest.raises(ValueError, match="head_tokens must be between 0 and max_seq_length - 2 = 14"):
+        WordPieceTokenizer(read_vocab(packaged / "vocab.txt"), 16, head_tokens=15)
+
+
 def test_tokenizer_survives_invalid_utf8(packaged):
     tokenizer = WordPieceTokenizer(read_vocab(packaged / "vocab.txt"), 16)
     ids, _ = tokenizer(tf.constant([b"good \xff\xfe movie"]))
