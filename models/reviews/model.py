@@ -6,7 +6,7 @@ from typing import Mapping
 import tensorflow as tf
 import tf_keras
 
-from models.common.text.bert import make_optimizer, mean_pool
+from models.common.text.bert import make_optimizer, mean_pool, trim_padding
 from models.common.text.checkpoint import bert_and_tokenizer
 from models.common.text.tokenizer import WordPieceTokenizer
 from models.reviews import features as F
@@ -18,6 +18,10 @@ DEFAULT_HPARAMS = {
     # Truncation of long reviews: None keeps the first max_seq_length - 2 pieces; h keeps the first h
     # and the last max_seq_length - 2 - h (head+tail, see models/common/text/tokenizer.py).
     "head_tokens": None,
+    # Training batches of reviews of similar length (word-count bucket boundaries; empty: plain
+    # shuffled batches). With the padding trimmed to each batch's longest review, a batch of short
+    # reviews then costs what it uses. See models/common/text/batching.py.
+    "length_buckets": (),
     "dropout": 0.1,
     "learning_rate": 5e-5,
     "weight_decay": 0.01,
@@ -40,7 +44,7 @@ class BertClassifier(tf_keras.Model):
         )
 
     def embed(self, text, training=False):
-        input_ids, attention_mask = self.tokenizer(text)
+        input_ids, attention_mask = trim_padding(*self.tokenizer(text))
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, training=training).last_hidden_state
         return mean_pool(hidden, attention_mask)
 

@@ -13,6 +13,14 @@ def mean_pool(hidden: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1e-9)
 
 
+def trim_padding(input_ids: tf.Tensor, attention_mask: tf.Tensor):
+    """Drop the padding columns no text of the batch reaches. BERT masks padding out, so the
+    outputs at real tokens are unchanged, and a batch of short texts costs only what it uses
+    (the tokenizer pads every batch to max_seq_length)."""
+    longest = tf.maximum(tf.reduce_max(tf.reduce_sum(attention_mask, axis=1)), 1)
+    return input_ids[:, :longest], attention_mask[:, :longest]
+
+
 def make_optimizer(hparams: Mapping[str, object], total_steps: int):
     """AdamW (decoupled weight decay, not on LayerNorm or biases) with linear warmup over the first
     hparams["warmup_fraction"] of the steps, then linear decay to 0: transformers' create_optimizer.

@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 
 from models.common.text import checkpoint as ckpt
-from models.common.text.bert import make_optimizer, mean_pool
+from models.common.text.batching import batches_by_length, word_count
+from models.common.text.bert import make_optimizer, mean_pool, trim_padding
 from models.common.text.tokenizer import WordPieceTokenizer, read_vocab
 
 AWKWARD = [
@@ -100,3 +101,32 @@ def test_mean_pool_ignores_padding():
     hidden = tf.constant([[[1.0, 1.0], [3.0, 3.0], [100.0, 100.0]]])
     mask = tf.constant([[1, 1, 0]])
     np.testing.assert_allclose(mean_pool(hidden, mask).numpy(), [[2.0, 2.0]])
+
+
+def test_trim_padding_keeps_the_columns_the_longest_text_reaches():
+    ids = tf.constant([[101, 7, 102, 0, 0, 0], [101, 8, 9, 102, 0, 0]])
+    mask = tf.cast(ids > 0, tf.int32)
+    trimmed_ids, trimmed_mask = trim_padding(ids, mask)
+    assert trimmed_ids.numpy().tolist() == [[101, 7, 102, 0], [101, 8, 9, 102]]
+    assert trimmed_mask.numpy().tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
+
+
+def test_length_buckets_batch_texts_of_similar_length_and_lose_none():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, 200)
+    texts = [" ".join(["w"] * int(n)) for n in lengths]
+    labels = np.arange(200)
+    dataset = tf.data.Dataset.from_tensor_slices(({"text": texts}, labels)).batch(8)
+    boundaries = [10, 20, 40]
+    seen = []
+    for features, batch_labels in batches_by_length(dataset, "text", 8, boundaries):
+        counts = word_count_each(features["text"])
+        buckets = {int(np.searchsorted(boundaries, c, side="right")) for c in counts}
+        assert len(buckets) == 1, counts
+        assert len(counts) <= 8
+        seen += batch_labels.numpy().tolist()
+    assert sorted(seen) == labels.tolist()
+
+
+def word_count_each(texts):
+    return [int(word_count(t)) for t in texts]
