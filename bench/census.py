@@ -28,7 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from bench.common import bench_home, format_spread, load_average, metric, print_components, timed_run  # noqa: E402
+from bench.common import (add_training_options, bench_home, format_spread, load_average, metric,  # noqa: E402
+                          print_components, seeds_of, timed_run, with_seed, with_training_options)  # noqa: E402
 from models.census import features as F  # noqa: E402
 from pipelines import nodes  # noqa: E402
 from pipelines.tasks import load_task  # noqa: E402
@@ -132,26 +133,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", help="state dir (default: a fresh temp dir, removed afterwards)")
     parser.add_argument("--data-root", default="data")
-    parser.add_argument("--seeds", type=int, default=2, help="pipeline runs, seeds first-seed, first-seed+1, ...")
-    parser.add_argument("--first-seed", type=int, default=42)
+    add_training_options(parser)
     parser.add_argument("--max-trials", type=int)
     parser.add_argument("--train-steps", type=int)
     parser.add_argument("--model", choices=["tabtransformer", "mlp"])
     args = parser.parse_args()
 
-    base = load_task("census").with_overrides(tuner_max_trials=args.max_trials, train_steps=args.train_steps)
+    base = with_training_options(
+        load_task("census").with_overrides(tuner_max_trials=args.max_trials, train_steps=args.train_steps), args)
     if args.model:
         base = base.with_overrides(custom_config={**base.custom_config, "model": args.model})
     runs = []
     with bench_home(args.home, args.data_root, "bench-census-") as bench:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            task = base.with_overrides(custom_config={**base.custom_config, "seed": seed})
-            run = timed_run(task, bench, f"seed-{seed}")
+        for seed in seeds_of(args):
+            run = timed_run(with_seed(base, seed), bench, f"seed-{seed}")
             runs.append((seed, run, load_average()))
             print(f"[seed {seed}] accuracy={metric(run.metrics, 'binary_accuracy'):.4f} "
                   f"auc={metric(run.metrics, 'auc'):.4f} wall={run.seconds:.0f} s load={runs[-1][2]:.1f}", flush=True)
-        rerun = timed_run(base.with_overrides(custom_config={**base.custom_config, "seed": args.first_seed}),
-                          bench, "rerun")
+        rerun = timed_run(with_seed(base, args.first_seed), bench, "rerun")
         examples = runs[0][1].output_uri(nodes.EXAMPLE_GEN, "examples")
         train, evaluation = read_split(examples, "train"), read_split(examples, "eval")
         labels = labels_of(evaluation)

@@ -8,12 +8,16 @@ import shutil
 import statistics
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import data_version, metadata
-from pipelines import lineage, local_runner, nodes
-from pipelines.outcome import RunOutcome
+# As the CLI does: google-api-core's notices about Python 3.10 on import are not benchmark output.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
+
+from components import data_version, metadata  # noqa: E402
+from pipelines import lineage, local_runner, nodes  # noqa: E402
+from pipelines.outcome import RunOutcome  # noqa: E402
 
 
 @dataclass
@@ -40,22 +44,32 @@ class TimedRun:
         return artifact.uri if artifact else ""
 
 
-def add_training_options(parser) -> None:
-    """--hparams-json and --seed, as `mlops run` has them, for comparing training settings."""
+def add_training_options(parser, seeds: int = 2) -> None:
+    """--hparams-json (as `mlops run` has it) and --seeds / --first-seed: one pipeline run per
+    training seed, so a benchmark reports the spread it knows."""
     parser.add_argument("--hparams-json", help='hyperparameters over the profile\'s, e.g. \'{"dropout": 0.2}\'')
-    parser.add_argument("--seed", type=int, help="training seed (default: the Trainer's, 42)")
+    parser.add_argument("--seeds", type=int, default=seeds,
+                        help=f"pipeline runs, with training seeds first-seed, first-seed+1, ... (default {seeds})")
+    parser.add_argument("--first-seed", type=int, default=42)
 
 
 def with_training_options(task, args):
-    """The task with --hparams-json merged over custom_config["hparams"] and --seed applied."""
+    """The task with --hparams-json merged over custom_config["hparams"]."""
     import json
 
+    if not args.hparams_json:
+        return task
     config = dict(task.custom_config)
-    if args.hparams_json:
-        config["hparams"] = {**config.get("hparams", {}), **json.loads(args.hparams_json)}
-    if args.seed is not None:
-        config["seed"] = args.seed
+    config["hparams"] = {**config.get("hparams", {}), **json.loads(args.hparams_json)}
     return task.with_overrides(custom_config=config)
+
+
+def seeds_of(args) -> range:
+    return range(args.first_seed, args.first_seed + max(1, args.seeds))
+
+
+def with_seed(task, seed: int):
+    return task.with_overrides(custom_config={**task.custom_config, "seed": seed})
 
 
 @contextlib.contextmanager

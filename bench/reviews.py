@@ -4,7 +4,9 @@ Prints eval-split accuracy/AUC/F1, the pipeline Trainer's fine-tuning throughput
 throughput of a plain transformers TFBertForSequenceClassification.fit on the same tokenised data
 in this process, their ratio, and the wall time.
 Usage: .venv/bin/python bench/reviews.py [--home DIR] [--profile default|gpu] [--train-steps N]
-       [--hparams-json JSON] [--seed N]
+       [--hparams-json JSON] [--seeds 2] [--first-seed 42]
+One pipeline run per training seed in one home, then mean ± sample standard deviation of the eval
+metrics over the seeds.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 
-from bench.common import add_training_options, bench_home, metric, print_components, timed_run, with_training_options  # noqa: E402
+from bench.common import (add_training_options, bench_home, format_spread, load_average, metric,  # noqa: E402
+                          print_components, seeds_of, timed_run, with_seed, with_training_options)
 from models.common.trainer_base import THROUGHPUT_FILE  # noqa: E402
 from pipelines import nodes  # noqa: E402
 from pipelines.tasks import load_task  # noqa: E402
@@ -79,10 +82,16 @@ def main() -> int:
     args = parser.parse_args()
 
     task = with_training_options(load_task("reviews", args.profile).with_overrides(train_steps=args.train_steps), args)
+    runs = []
     with bench_home(args.home, args.data_root, "bench-reviews-") as bench:
-        run = timed_run(task, bench)
-        model_run = run.output_uri(nodes.TRAINER, "model_run")
-        stats = json.loads(tf.io.gfile.GFile(os.path.join(model_run, THROUGHPUT_FILE)).read())
+        for seed in seeds_of(args):
+            load = load_average()
+            run = timed_run(with_seed(task, seed), bench, f"seed-{seed}")
+            stats = json.loads(tf.io.gfile.GFile(os.path.join(run.output_uri(nodes.TRAINER, "model_run"),
+                                                              THROUGHPUT_FILE)).read())
+            runs.append((seed, run, stats, load))
+            print(f"[seed {seed}] accuracy={metric(run.metrics, 'binary_accuracy'):.4f} "
+                  f"auc={metric(run.metrics, 'auc'):.4f} wall={run.seconds:.0f} s load={load:.1f}", flush=True)
 
         import csv
 
@@ -93,20 +102,26 @@ def main() -> int:
         hparams = {**DEFAULT_HPARAMS, **task.custom_config.get("hparams", {})}
         paired_ours, plain = paired_throughput([r["text"] for r in rows], [int(r["label"]) for r in rows],
                                                hparams, args.plain_steps)
-    result, wall, version = run.result, run.seconds, bench.version
 
-    ours = stats["train_examples_per_second"]
     print(f"reviews benchmark: profile={args.profile} train_steps={task.train_steps} "
           f"batch={hparams['batch_size']} max_seq_length={hparams['max_seq_length']} "
-          f"head_tokens={hparams['head_tokens']} seed={task.custom_config.get('seed', 42)} data md5={version['md5']}")
-    print_components(result)
-    m = result.metrics
-    print(f"eval split: accuracy={metric(m, 'binary_accuracy'):.4f} auc={metric(m, 'auc'):.4f} "
-          f"f1={metric(m, 'f1_score'):.4f} examples={int(m.get('example_count', 0))} blessed={result.blessed}")
-    print(f"fine-tuning throughput in the pipeline's Trainer: {ours:.2f} ex/s")
+          f"head_tokens={hparams['head_tokens']} length_buckets={list(hparams['length_buckets'])} "
+          f"data md5={bench.version['md5']}")
+    for seed, run, stats, load in runs:
+        result, m = run.result, run.result.metrics
+        print(f"\n[seed {seed}] load average at start {load:.1f} on {os.cpu_count()} cores"
+              + ("" if seed == runs[0][0] else " (Transform and the steps before it cached from the first run)"))
+        print_components(result)
+        print(f"eval split: accuracy={metric(m, 'binary_accuracy'):.4f} auc={metric(m, 'auc'):.4f} "
+              f"f1={metric(m, 'f1_score'):.4f} examples={int(m.get('example_count', 0))} blessed={result.blessed}")
+        print(f"fine-tuning throughput in the pipeline's Trainer: {stats['train_examples_per_second']:.2f} ex/s")
+        print(f"total pipeline wall time: {run.seconds:.0f} s")
+    print(f"\neval split over {len(runs)} seed(s): "
+          f"accuracy {format_spread([metric(r.metrics, 'binary_accuracy') for _, r, _, _ in runs])}  "
+          f"auc {format_spread([metric(r.metrics, 'auc') for _, r, _, _ in runs])}  "
+          f"f1 {format_spread([metric(r.metrics, 'f1_score') for _, r, _, _ in runs])}")
     print(f"paired, same process and load: this project's model {paired_ours:.2f} ex/s, plain transformers "
           f"fit {plain:.2f} ex/s, ratio {paired_ours / plain:.2f}")
-    print(f"total pipeline wall time: {wall:.0f} s")
     return 0
 
 
