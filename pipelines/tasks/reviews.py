@@ -1,10 +1,12 @@
 """The reviews task: IMDB sentiment (neg / pos) by fine-tuning the packaged MiniLM BERT checkpoint.
 
 No Tuner (tuning BERT on 2 cores is not affordable); hyperparameters live in custom_config["hparams"].
-Default budget (2 cores, CPU): max_seq_length 128, batch 32, TRAIN_STEPS = 800 steps = 25,600 reviews
-drawn from the ~20,000-review train split (about 1.3 passes), AdamW lr 5e-5, weight decay 0.01,
-linear warmup over the first 10 % of steps then linear decay.
-The "gpu" profile uses all the data: 3 epochs at max_seq_length 256.
+Default budget (2 cores, CPU): max_seq_length 128 with head+tail truncation (the first 32 and the
+last 94 pieces of a long review), batch 32, TRAIN_STEPS = 800 steps = 25,600 reviews drawn from the
+~20,000-review train split (about 1.3 passes), AdamW lr 5e-5, weight decay 0.01, linear warmup over
+the first 10 % of steps then linear decay.
+The "gpu" profile uses all the data: 3 epochs at max_seq_length 256 (first 64 + last 190 pieces),
+in batches of reviews of similar length.
 """
 from pathlib import Path
 
@@ -12,6 +14,13 @@ from models.reviews import features as F
 from pipelines.config import ComponentResources, EvalSpec, TaskConfig
 
 TRAIN_STEPS = 800
+# Long reviews keep their first HEAD_TOKENS WordPiece pieces and their last 126 - HEAD_TOKENS
+# (head+tail truncation, Sun et al. 2019: about 1:3 of head to tail). Measured at the default
+# budget: eval accuracy 0.8565 with the first 126 pieces only, 0.8914 with head+tail (README).
+HEAD_TOKENS = 32
+# Word-count boundaries of the length buckets the gpu profile batches by (its 256 pieces fit about
+# 57 % of reviews whole, so a batch of short ones costs what it uses).
+LENGTH_BUCKETS = (100, 150, 200)
 
 def import_data(source_dir: Path, data_root: Path) -> Path:
     """IMDB imdb_train.csv.gz -> data/reviews/imdb_train.csv (decompressed, bytes otherwise unchanged)."""
@@ -44,7 +53,7 @@ TASK = TaskConfig(
     schema_file="models/reviews/schema.pbtxt",
     train_steps=TRAIN_STEPS,
     eval_steps=10,
-    custom_config={"hparams": {"max_seq_length": 128, "batch_size": 32}, "checkpoints": 2},
+    custom_config={"hparams": {"max_seq_length": 128, "head_tokens": HEAD_TOKENS, "batch_size": 32}, "checkpoints": 2},
     eval=EvalSpec(
         metrics=("BinaryAccuracy", "AUC", "F1Score", "Precision", "Recall"),
         slices=((), ("label",), ("length_bucket",)),
@@ -64,8 +73,8 @@ TASK = TaskConfig(
     limitations=(
         "Trained on IMDB movie reviews only (25,000 polar reviews: rated <= 4 or >= 7 out of 10, no neutral "
         "class), so neutral, mixed or sarcastic text, other domains and other languages are out of its domain; it "
-        "always answers neg or pos. Only the first 128 WordPiece tokens of a review are read. Eval accuracy is "
-        "about 0.86 on a held-out fifth of the train half (the IMDB test half is not used). It inherits the "
+        "always answers neg or pos. Of a long review only the first 32 and the last 94 WordPiece pieces are read "
+        "(the middle is not). Eval accuracy is about 0.89 on a held-out fifth of the train half (the IMDB test half is not used). It inherits the "
         "biases of the pretrained MiniLM checkpoint and of IMDB reviewers. Not for moderation or decisions "
         "about people."
     ),
@@ -78,6 +87,7 @@ PROFILES = {
     "gpu": TASK.with_overrides(
         train_steps=3 * 20000 // 32,
         eval_steps=50,
-        custom_config={"hparams": {"max_seq_length": 256, "batch_size": 32}, "checkpoints": 3},
+        custom_config={"hparams": {"max_seq_length": 256, "head_tokens": 64, "batch_size": 32,
+                                   "length_buckets": LENGTH_BUCKETS}, "checkpoints": 3},
     ),
 }
