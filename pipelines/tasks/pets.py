@@ -18,7 +18,8 @@ that noisy (the same two configurations scored 0.646 / 0.685 in one run and 0.67
 next), and 0.02 in the gpu profile's longer 600-step trials.
 Fixed (models/pets/model.py DEFAULT_HPARAMS): entry width 32, AdamW weight decay 0.01, rotation
 ±0.1 turn, zoom ±20 %, BatchNorm momentum 0.9; random translation and contrast are available
-("translation", "contrast" in custom_config["hparams"]) but off. The image size is not searched:
+("translation", "contrast" in custom_config["hparams"]) but off, as are mixup and label smoothing
+("mixup_alpha", "label_smoothing"; models/pets/mixup.py), which did not beat one run's noise. The image size is not searched:
 it is fixed by the transform graph (one Transform per size).
 Serving averages the photo and its mirror image (custom_config["flip_average"], on by default).
 
