@@ -105,7 +105,7 @@ def main() -> int:
 
     print(f"reviews benchmark: profile={args.profile} train_steps={task.train_steps} "
           f"batch={hparams['batch_size']} max_seq_length={hparams['max_seq_length']} "
-          f"head_tokens={hparams['head_tokens']} length_buckets={list(hparams['length_buckets'])} "
+          f"head_fraction={hparams['head_fraction']} length_buckets={list(hparams['length_buckets'])} "
           f"data md5={bench.version['md5']}")
     for seed, run, stats, load in runs:
         result, m = run.result, run.result.metrics

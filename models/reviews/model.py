@@ -15,9 +15,10 @@ DEFAULT_HPARAMS = {
     "checkpoint": "packaged",  # or a directory with config.json + vocab.txt (+ model.safetensors)
     "pretrained": True,
     "max_seq_length": 128,
-    # Truncation of long reviews: None keeps the first max_seq_length - 2 pieces; h keeps the first h
-    # and the last max_seq_length - 2 - h (head+tail, see models/common/text/tokenizer.py).
-    "head_tokens": None,
+    # Truncation of long reviews: None keeps the first max_seq_length - 2 pieces; a fraction f keeps
+    # the first round(f * (max_seq_length - 2)) and the rest from the end (head+tail, see
+    # models/common/text/tokenizer.py). A fraction stays valid whatever max_seq_length is set to.
+    "head_fraction": None,
     # Training batches of reviews of similar length (word-count bucket boundaries; empty: plain
     # shuffled batches). With the padding trimmed to each batch's longest review, a batch of short
     # reviews then costs what it uses. See models/common/text/batching.py.
@@ -53,9 +54,20 @@ class BertClassifier(tf_keras.Model):
         return self.classifier(self.dropout(self.embed(text, training=training), training=training))
 
 
+def head_tokens_of(head_fraction, max_seq_length: int):
+    """How many leading pieces head+tail truncation keeps (None: plain truncation keeps the head)."""
+    if head_fraction is None:
+        return None
+    fraction = float(head_fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"hparam head_fraction must be between 0 and 1 (or null for head-only truncation), "
+                         f"got {head_fraction}")
+    return int(round(fraction * (max_seq_length - 2)))
+
+
 def build_classifier(hparams: Mapping[str, object], num_classes: int = 2) -> BertClassifier:
     hp = {**DEFAULT_HPARAMS, **hparams}
-    head_tokens = None if hp["head_tokens"] is None else int(hp["head_tokens"])
+    head_tokens = head_tokens_of(hp["head_fraction"], int(hp["max_seq_length"]))
     bert, tokenizer = bert_and_tokenizer(str(hp["checkpoint"]), bool(hp["pretrained"]), int(hp["max_seq_length"]),
                                          head_tokens)
     model = BertClassifier(bert, tokenizer, num_classes, float(hp["dropout"]))

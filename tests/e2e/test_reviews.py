@@ -59,7 +59,9 @@ def reviews_run(tmp_path_factory):
         eval_steps=3,
         custom_config={
             "hparams": {"checkpoint": str(checkpoint), "pretrained": False, "max_seq_length": 24,
-                        "batch_size": 16, "learning_rate": 2e-3, "dropout": 0.0},
+                        "batch_size": 16, "learning_rate": 2e-3, "dropout": 0.0,
+                        # the default's head+tail truncation, and length-bucketed batches
+                        "head_fraction": 0.25, "length_buckets": [10, 20]},
             "checkpoints": 2,
         },
     )

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from models.common.text import checkpoint as ckpt
-from models.reviews.model import build_classifier
+from models.reviews.model import build_classifier, head_tokens_of
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,14 @@ def test_tf_model_reproduces_the_checkpoint_sentence_embeddings(packaged):
     # and the embeddings carry meaning: the two movie reviews are closer to each other than to the guitar
     unit = got / np.linalg.norm(got, axis=1, keepdims=True)
     assert unit[1] @ unit[2] > unit[0] @ unit[1]
+
+
+def test_head_fraction_sets_how_many_leading_pieces_survive_truncation(packaged):
+    assert head_tokens_of(None, 128) is None
+    assert head_tokens_of(0.25, 128) == 32  # 32 head + 94 tail pieces
+    assert head_tokens_of(0.25, 256) == 64
+    assert head_tokens_of(0.0, 64) == 0
+    with pytest.raises(ValueError, match="head_fraction must be between 0 and 1"):
+        head_tokens_of(1.5, 128)
+    model = build_classifier({"checkpoint": "packaged", "max_seq_length": 30, "head_fraction": 0.25})
+    assert model.tokenizer.head_tokens == 7
