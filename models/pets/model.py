@@ -14,6 +14,10 @@ Block widths double from `base_width` (capped at MAX_WIDTH); the final separable
 The training model is `augmentation -> core`; `inference_model()` returns the core network alone
 (same weights), which is what gets exported: Keras' random layers hold seed-generator state that a
 TF SavedModel cannot track, and serving has no use for them.
+
+hparams["backbone"] = "efficientnet_lite0" replaces the Xception-lite core by ImageNet-pretrained
+EfficientNet-Lite0 features (models/pets/efficientnet_lite.py), frozen, under the same dropout and
+softmax head: transfer learning, which needs far fewer steps than training from scratch.
 """
 from __future__ import annotations
 
@@ -22,14 +26,17 @@ from typing import Mapping, Optional, Sequence
 import keras
 from keras import layers
 
-from models.pets import features as F
+from models.pets import efficientnet_lite, features as F
 from models.pets.mixup import SoftTargetCrossentropy, accuracy_metric
 
 MAX_WIDTH = 512
-CORE_NAME = "xception_lite"
+CORE_NAME = "network"
+BACKBONES = ("xception_lite", "efficientnet_lite0")
 
 # Defaults; the Tuner searches around them (search space: pipelines/tasks/pets.py).
 DEFAULT_HPARAMS = {
+    # "xception_lite" (trained from scratch) or "efficientnet_lite0" (ImageNet features, frozen).
+    "backbone": "xception_lite",
     "entry_width": 32,
     "base_width": 32,
     "num_blocks": 3,
@@ -85,7 +92,7 @@ def _conv_bn(x, width: int, name: str, bn_momentum: float, relu: bool = True):
     return x
 
 
-def build_xception_lite(
+def build_network(
     image_size: int,
     num_classes: int = 2,
     entry_width: int = 32,
@@ -99,9 +106,32 @@ def build_xception_lite(
     augment: bool = True,
     bn_momentum: float = 0.9,
     seed: Optional[int] = None,
+    backbone: str = "xception_lite",
 ) -> keras.Model:
-    """The (uncompiled) Xception-lite; input is the transformed feature F.IMAGE_XF (a dict)."""
+    """The (uncompiled) network; input is the transformed feature F.IMAGE_XF (a dict). The width
+    arguments shape the Xception-lite backbone only."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown pets backbone {backbone!r}; expected one of {', '.join(BACKBONES)}")
     core_inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name=F.IMAGE_XF)
+    if backbone == "efficientnet_lite0":
+        features = efficientnet_lite.build_backbone(image_size)
+        features.trainable = False
+        x = features(core_inputs, training=False)
+    else:
+        x = _xception_features(core_inputs, entry_width, widths, final_width, bn_momentum)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    core = keras.Model({F.IMAGE_XF: core_inputs}, outputs, name=CORE_NAME)
+    if not augment:
+        return core
+    inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name=F.IMAGE_XF)
+    augmented = augmentation(rotation, zoom, translation, contrast, seed)(inputs)
+    return keras.Model({F.IMAGE_XF: inputs}, core({F.IMAGE_XF: augmented}), name=f"{CORE_NAME}_augmented")
+
+
+def _xception_features(core_inputs, entry_width: int, widths: Sequence[int], final_width: Optional[int],
+                       bn_momentum: float):
+    """Entry conv, residual separable-conv blocks, exit conv, global average pooling."""
     x = layers.Conv2D(entry_width, 3, strides=2, padding="same", use_bias=False, name="entry_conv")(core_inputs)
     x = layers.BatchNormalization(momentum=bn_momentum, name="entry_bn")(x)
     x = layers.ReLU(name="entry_relu")(x)
@@ -120,15 +150,7 @@ def build_xception_lite(
         x = layers.Add(name=f"{name}_add")([y, residual])
 
     x = _conv_bn(x, final_width or 2 * widths[-1], "exit_sep", bn_momentum)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    core = keras.Model({F.IMAGE_XF: core_inputs}, outputs, name=CORE_NAME)
-    if not augment:
-        return core
-    inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name=F.IMAGE_XF)
-    augmented = augmentation(rotation, zoom, translation, contrast, seed)(inputs)
-    return keras.Model({F.IMAGE_XF: inputs}, core({F.IMAGE_XF: augmented}), name=f"{CORE_NAME}_augmented")
+    return layers.GlobalAveragePooling2D(name="avg_pool")(x)
 
 
 class FlipAveraged(keras.Model):
@@ -169,7 +191,7 @@ def build_model(
     probabilities as targets; label smoothing from hparams), accuracy."""
     hp = {**DEFAULT_HPARAMS, **hparams}
     widths = block_widths(int(hp["base_width"]), int(hp["num_blocks"]))
-    model = build_xception_lite(
+    model = build_network(
         image_size,
         num_classes=num_classes,
         entry_width=int(hp["entry_width"]),
@@ -182,6 +204,7 @@ def build_model(
         contrast=float(hp["contrast"]),
         bn_momentum=float(hp["bn_momentum"]),
         seed=seed,
+        backbone=str(hp["backbone"]),
     )
     learning_rate = float(hp["learning_rate"])
     if decay_steps:
