@@ -19,17 +19,19 @@ DROPOUT = (0.2, 0.4, 0.1)
 LEARNING_RATE = (1e-3, 3e-3)
 
 
-def search_space(hp: keras_tuner.HyperParameters, base_widths=BASE_WIDTHS) -> dict:
+def search_space(hp: keras_tuner.HyperParameters, base_widths=BASE_WIDTHS, backbone: str = "") -> dict:
     """The search space; defaults (the Tuner's first trial) are DEFAULT_HPARAMS' values where the
-    space holds them."""
+    space holds them. Width and depth are searched only for the Xception-lite backbone (a pretrained
+    backbone's shape is fixed by its weights)."""
     d = DEFAULT_HPARAMS
-    widths = [int(w) for w in base_widths]
-    return {
-        "base_width": hp.Choice("base_width", widths, default=d["base_width"] if d["base_width"] in widths else None),
-        "num_blocks": hp.Int("num_blocks", *NUM_BLOCKS, default=d["num_blocks"]),
-        "dropout": hp.Float("dropout", *DROPOUT[:2], step=DROPOUT[2], default=d["dropout"]),
-        "learning_rate": hp.Float("learning_rate", *LEARNING_RATE, sampling="log", default=d["learning_rate"]),
-    }
+    space = {}
+    if (backbone or d["backbone"]) == "xception_lite":
+        widths = [int(w) for w in base_widths]
+        space["base_width"] = hp.Choice("base_width", widths, default=d["base_width"] if d["base_width"] in widths else None)
+        space["num_blocks"] = hp.Int("num_blocks", *NUM_BLOCKS, default=d["num_blocks"])
+    space["dropout"] = hp.Float("dropout", *DROPOUT[:2], step=DROPOUT[2], default=d["dropout"])
+    space["learning_rate"] = hp.Float("learning_rate", *LEARNING_RATE, sampling="log", default=d["learning_rate"])
+    return space
 
 
 def tuner_fn(fn_args) -> TunerFnResult:
@@ -39,9 +41,10 @@ def tuner_fn(fn_args) -> TunerFnResult:
     epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=int(config.get("tuner_checkpoints", 4)))
     fixed = dict(config.get("hparams", {}))
     base_widths = config.get("tuner_base_widths", BASE_WIDTHS)
+    backbone = str({**DEFAULT_HPARAMS, **fixed}["backbone"])
 
     def build(hp):
-        values = {**fixed, **search_space(hp, base_widths)}
+        values = {**fixed, **search_space(hp, base_widths, backbone)}
         return build_model(values, image_size, num_classes=len(F.CLASS_NAMES), decay_steps=epochs * steps_per_epoch)
 
     return tuning.bayesian_search(

@@ -121,9 +121,18 @@ def test_every_tuner_choice_builds():
             hp = keras_tuner.HyperParameters()
             hp.Fixed("base_width", base)
             hp.Fixed("num_blocks", blocks)
-            values = tuner.search_space(hp, tuner.BASE_WIDTHS + (64,))
+            values = tuner.search_space(hp, tuner.BASE_WIDTHS + (64,), "xception_lite")
             assert values["base_width"] == base and values["num_blocks"] == blocks
             from models.pets.model import build_model
 
-            model = build_model(values, image_size=32)
+            model = build_model({**values, "backbone": "xception_lite"}, image_size=32)
             assert model.output_shape == (None, 2)
+
+
+def test_pretrained_backbone_searches_only_dropout_and_learning_rate():
+    import keras_tuner
+
+    from models.pets import tuner
+
+    values = tuner.search_space(keras_tuner.HyperParameters(), backbone="efficientnet_lite0")
+    assert sorted(values) == ["dropout", "learning_rate"]
