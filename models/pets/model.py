@@ -1,4 +1,13 @@
-"""Xception-lite for pets in Keras 3.
+"""The pets network in Keras 3: ImageNet-pretrained EfficientNet-Lite0 features (default) or an
+Xception-lite trained from scratch, under the same augmentation and softmax head.
+
+With hparams["backbone"] = "efficientnet_lite0" (the default), the core is the frozen
+EfficientNet-Lite0 of models/pets/efficientnet_lite.py (its BatchNorm statistics frozen too), then
+dropout and a Dense softmax: only the head trains. 1,450 photos are too few to learn visual features
+from scratch; features learnt on ImageNet's 1.3 M photos (which include cats and dogs) are what a
+team would start from, as reviews starts from a pretrained BERT.
+
+With "xception_lite":
 
     image [size, size, 3] in [0, 1]
       -> augmentation (random flip / rotation / zoom; active only when training)
@@ -14,10 +23,6 @@ Block widths double from `base_width` (capped at MAX_WIDTH); the final separable
 The training model is `augmentation -> core`; `inference_model()` returns the core network alone
 (same weights), which is what gets exported: Keras' random layers hold seed-generator state that a
 TF SavedModel cannot track, and serving has no use for them.
-
-hparams["backbone"] = "efficientnet_lite0" replaces the Xception-lite core by ImageNet-pretrained
-EfficientNet-Lite0 features (models/pets/efficientnet_lite.py), frozen, under the same dropout and
-softmax head: transfer learning, which needs far fewer steps than training from scratch.
 """
 from __future__ import annotations
 
@@ -35,8 +40,9 @@ BACKBONES = ("xception_lite", "efficientnet_lite0")
 
 # Defaults; the Tuner searches around them (search space: pipelines/tasks/pets.py).
 DEFAULT_HPARAMS = {
-    # "xception_lite" (trained from scratch) or "efficientnet_lite0" (ImageNet features, frozen).
-    "backbone": "xception_lite",
+    # "efficientnet_lite0" (ImageNet features, frozen) or "xception_lite" (trained from scratch; the
+    # width, depth and BatchNorm settings below shape it only).
+    "backbone": "efficientnet_lite0",
     "entry_width": 32,
     "base_width": 32,
     "num_blocks": 3,
@@ -186,7 +192,7 @@ def build_model(
     decay_steps: Optional[int] = None,
     seed: Optional[int] = None,
 ) -> keras.Model:
-    """Build and compile Xception-lite from hyperparameters: AdamW, cosine-decayed learning rate
+    """Build and compile the pets network from hyperparameters: AdamW, cosine-decayed learning rate
     over decay_steps (constant when None), cross-entropy (class ids or, under mixup, class
     probabilities as targets; label smoothing from hparams), accuracy."""
     hp = {**DEFAULT_HPARAMS, **hparams}

@@ -46,7 +46,7 @@ def served_network(run: trainer_base.TrainingRun, model):
 
 
 def run_fn(fn_args):
-    """Train Xception-lite with the best hyperparameters and export the serving model."""
+    """Train the pets network with the best hyperparameters and export the serving model."""
     return trainer_base.fit_and_export(
         fn_args,
         build_model=build,

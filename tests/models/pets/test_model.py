@@ -1,4 +1,5 @@
-"""pets Xception-lite (models/pets/model.py), its serving variants and the tuner's search space."""
+"""pets Xception-lite backbone (models/pets/model.py), its serving variants and the tuner's search space
+(the EfficientNet-Lite0 backbone: test_efficientnet_lite.py)."""
 import numpy as np
 import tensorflow as tf
 
@@ -12,7 +13,7 @@ def test_xception_lite_structure_and_output():
 
     assert block_widths(32, 3) == [32, 64, 128]
     assert block_widths(64, 5) == [64, 128, 256, 512, 512]
-    model = build_model({"base_width": 16, "num_blocks": 3, "entry_width": 8}, image_size=32)
+    model = build_model({"backbone": "xception_lite", "base_width": 16, "num_blocks": 3, "entry_width": 8}, image_size=32)
     core = inference_model(model)
     kinds = [type(layer).__name__ for layer in core.layers]
     assert kinds.count("SeparableConv2D") == 2 * 3 + 1
@@ -30,7 +31,7 @@ def test_augmentation_only_when_training():
 
     from models.pets.model import build_model
 
-    model = build_model({"base_width": 16, "num_blocks": 2, "entry_width": 8}, image_size=32, seed=1)
+    model = build_model({"backbone": "xception_lite", "base_width": 16, "num_blocks": 2, "entry_width": 8}, image_size=32, seed=1)
     augmentation = model.get_layer("augmentation")
     x = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(augmentation(x, training=False)), x)
@@ -56,7 +57,7 @@ def test_exported_network_has_no_augmentation_and_matches_inference(tmp_path):
 
     from models.pets.model import build_model, inference_model
 
-    model = build_model({"base_width": 16, "num_blocks": 2, "entry_width": 8}, image_size=32, seed=1)
+    model = build_model({"backbone": "xception_lite", "base_width": 16, "num_blocks": 2, "entry_width": 8}, image_size=32, seed=1)
     core = inference_model(model)
     assert "augmentation" in [layer.name for layer in model.layers]
     assert "augmentation" not in [layer.name for layer in core.layers]
@@ -73,10 +74,10 @@ def test_translation_and_contrast_are_added_only_when_set():
 
     from models.pets.model import build_model
 
-    plain = build_model({"base_width": 8, "num_blocks": 2, "entry_width": 8}, image_size=32, seed=1)
+    plain = build_model({"backbone": "xception_lite", "base_width": 8, "num_blocks": 2, "entry_width": 8}, image_size=32, seed=1)
     names = [layer.name for layer in plain.get_layer("augmentation").layers]
     assert names == ["random_flip", "random_rotation", "random_zoom"]
-    strong = build_model({"base_width": 8, "num_blocks": 2, "entry_width": 8, "translation": 0.1,
+    strong = build_model({"backbone": "xception_lite", "base_width": 8, "num_blocks": 2, "entry_width": 8, "translation": 0.1,
                           "contrast": 0.3}, image_size=32, seed=1)
     augmentation = strong.get_layer("augmentation")
     assert [layer.name for layer in augmentation.layers][-2:] == ["random_translation", "random_contrast"]
@@ -91,7 +92,7 @@ def test_flip_averaged_model_is_mirror_invariant_and_exports(tmp_path):
 
     from models.pets.model import FlipAveraged, build_model, inference_model
 
-    model = build_model({"base_width": 8, "num_blocks": 2, "entry_width": 8}, image_size=32, seed=1)
+    model = build_model({"backbone": "xception_lite", "base_width": 8, "num_blocks": 2, "entry_width": 8}, image_size=32, seed=1)
     network = inference_model(model)
     averaged = inference_model(model, flip_average=True)
     assert isinstance(averaged, FlipAveraged) and averaged.network is network
