@@ -2,7 +2,7 @@
 
 Runs the pipeline once per training seed in one home (the seed only changes the Trainer, so every
 run after the first reuses ExampleGen/Transform from the cache), then prints eval-split accuracy and
-AUC per seed with their mean, wall time per component of the first run, and each run's wall time.
+AUC per seed with their mean ± sample standard deviation, wall time per component of the first run, and each run's wall time.
 The eval split is ~70 rows, so the per-seed spread says how much of a difference is noise.
 Usage: .venv/bin/python bench/heart.py [--home DIR] [--data-root data] [--seeds 3] [--train-steps N]
 """
@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench.common import bench_home, metric, print_components, timed_run  # noqa: E402
+from bench.common import bench_home, format_spread, metric, print_components, timed_run  # noqa: E402
 from pipelines.tasks import load_task  # noqa: E402
 
 
@@ -46,9 +45,7 @@ def main() -> int:
         aucs.append(metric(m, "auc"))
         print(f"seed {seed}: accuracy={accuracies[-1]:.4f} auc={aucs[-1]:.4f} "
               f"examples={int(m.get('example_count', 0))} blessed={run.result.blessed} wall={run.seconds:.1f} s")
-    spread = (lambda xs: statistics.pstdev(xs) if len(xs) > 1 else 0.0)
-    print(f"eval split mean over {len(runs)} seeds: accuracy={statistics.mean(accuracies):.4f} "
-          f"(± {spread(accuracies):.4f}) auc={statistics.mean(aucs):.4f} (± {spread(aucs):.4f})")
+    print(f"eval split over {len(runs)} seeds: accuracy {format_spread(accuracies)}  auc {format_spread(aucs)}")
     print(f"total wall time: {sum(r.seconds for _, r in runs):.1f} s (first run {runs[0][1].seconds:.1f} s)")
     return 0
 
