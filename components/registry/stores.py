@@ -194,6 +194,11 @@ def _model_lock(client, name: str, on_wait: Optional[Callable[[str], None]]) -> 
             )
             break
         except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                # The server's insert hit the holder's row, and the holder released it before the
+                # server looked that row up to report it (MLflow's SqlAlchemyStore does exactly
+                # this): the lock is free now, try again.
+                continue
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         try:

@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -127,3 +128,42 @@ def test_register_and_promote_through_a_registry_server(census_run, mlflow_serve
     status, out, _ = mlops(["registry", "rollback", "census"] + h, capsys)
     assert status == 0 and f"-> v{first}" in out
     assert reg.alias_version("census", "production") == first
+
+
+LOCK_CONTENDER = """
+import os, sys, time
+from components.registry import Registry
+reg = Registry.open(sys.argv[1], must_exist=True)
+with open(sys.argv[2], "a") as log:
+    for _ in range(int(sys.argv[3])):
+        with reg.exclusive("contended"):
+            log.write(f"enter {os.getpid()}\\n"); log.flush()
+            time.sleep(0.01)
+            log.write(f"leave {os.getpid()}\\n"); log.flush()
+"""
+
+
+def test_server_lock_excludes_and_survives_release_races(mlflow_server, tmp_path, monkeypatch):
+    """Three processes take and release the server lock in a tight loop. A create that collides with
+    a lock being released gets RESOURCE_DOES_NOT_EXIST from MLflow's server (it looks the existing
+    row up after the failed insert); that is a free lock, not an error. Inside the lock, no two
+    processes may interleave."""
+    url, _ = mlflow_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    trace = tmp_path / "trace.txt"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", LOCK_CONTENDER, str(tmp_path / "nohome"), str(trace), "25"],
+                         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    results = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_, err) in zip(procs, results):
+        assert proc.returncode == 0, err[-3000:]
+    lines = trace.read_text().split()
+    events = list(zip(lines[0::2], lines[1::2]))
+    assert len(events) == 2 * 3 * 25
+    for entered, left in zip(events[0::2], events[1::2]):
+        assert entered[0] == "enter" and left == ("leave", entered[1]), "two processes held the lock at once"
+    names = [m.name for m in Registry.open(tmp_path / "nohome", must_exist=True).client.search_registered_models()]
+    assert "contended" + LOCK_MODEL_SUFFIX not in names
