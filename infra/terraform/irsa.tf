@@ -1,7 +1,16 @@
 # ---------------------------------------------------------------------------
 # Workload role: KFP pipeline pods, KFP UI and the MLflow server.
-# Bound to the service accounts listed in var.irsa_service_accounts.
+# Bound to the service accounts listed in var.irsa_service_accounts and, for
+# multi-user Kubeflow, to default-editor in each profile namespace of
+# var.kubeflow_profile_namespaces (the account a profile's pipeline pods run as).
 # ---------------------------------------------------------------------------
+
+locals {
+  workload_service_accounts = concat(
+    var.irsa_service_accounts,
+    [for ns in var.kubeflow_profile_namespaces : "${ns}:default-editor"],
+  )
+}
 
 data "aws_iam_policy_document" "workload_assume" {
   statement {
@@ -21,7 +30,7 @@ data "aws_iam_policy_document" "workload_assume" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_issuer_host_path}:sub"
-      values   = [for sa in var.irsa_service_accounts : "system:serviceaccount:${sa}"]
+      values   = [for sa in local.workload_service_accounts : "system:serviceaccount:${sa}"]
     }
   }
 }

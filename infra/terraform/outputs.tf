@@ -76,8 +76,13 @@ output "gpu_node_taint" {
 }
 
 output "irsa_role_arn" {
-  description = "IAM role for service accounts (KFP pipeline-runner, KFP UI, MLflow) with read/write on the three buckets."
+  description = "IAM role for service accounts (KFP pipeline-runner, KFP UI, MLflow, each profile's default-editor) with read/write on the three buckets."
   value       = aws_iam_role.workload.arn
+}
+
+output "irsa_service_accounts" {
+  description = "Service accounts (namespace:name) the workload role trusts; annotate each with irsa_role_arn."
+  value       = local.workload_service_accounts
 }
 
 output "oidc_provider_arn" {

@@ -238,3 +238,14 @@ variable "irsa_service_accounts" {
     error_message = "Each entry must look like namespace:serviceaccount."
   }
 }
+
+variable "kubeflow_profile_namespaces" {
+  description = "Namespaces of Kubeflow profiles (multi-user Kubeflow) whose pipeline pods run as <namespace>:default-editor; that service account of each is allowed to assume the workload role."
+  type        = list(string)
+  default     = ["kubeflow-user-example-com"]
+
+  validation {
+    condition     = alltrue([for ns in var.kubeflow_profile_namespaces : can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", ns))])
+    error_message = "Each entry must be a Kubernetes namespace name (lowercase letters, digits and '-')."
+  }
+}

@@ -172,6 +172,17 @@ run "defaults" {
   }
 
   assert {
+    condition = contains(
+      flatten([
+        for c in data.aws_iam_policy_document.workload_assume.statement[0].condition :
+        c.values if endswith(c.variable, ":sub")
+      ]),
+      "system:serviceaccount:kubeflow-user-example-com:default-editor"
+    )
+    error_message = "the workload role must trust the default profile's default-editor service account (multi-user Kubeflow)"
+  }
+
+  assert {
     condition     = aws_iam_openid_connect_provider.eks.thumbprint_list == null || length(aws_iam_openid_connect_provider.eks.thumbprint_list) == 0
     error_message = "no thumbprint should be sent when oidc_thumbprints is empty"
   }
@@ -203,6 +214,43 @@ run "per_az_nat_and_explicit_zones" {
     condition     = aws_ecr_repository.this["pipeline"].name == "mlops-prod/pipeline"
     error_message = "ECR repository names derive from cluster_name"
   }
+}
+
+run "profile_namespaces_bound_to_the_workload_role" {
+  command = plan
+
+  variables {
+    kubeflow_profile_namespaces = ["team-a", "team-b"]
+  }
+
+  assert {
+    condition = toset(flatten([
+      for c in data.aws_iam_policy_document.workload_assume.statement[0].condition :
+      c.values if endswith(c.variable, ":sub")
+      ])) == toset([
+      "system:serviceaccount:kubeflow:pipeline-runner",
+      "system:serviceaccount:kubeflow:ml-pipeline-ui",
+      "system:serviceaccount:mlops:mlflow",
+      "system:serviceaccount:team-a:default-editor",
+      "system:serviceaccount:team-b:default-editor",
+    ])
+    error_message = "the trust policy must list the fixed service accounts plus default-editor of every profile namespace"
+  }
+
+  assert {
+    condition     = contains(output.irsa_service_accounts, "team-b:default-editor")
+    error_message = "irsa_service_accounts output must list the profile service accounts"
+  }
+}
+
+run "rejects_bad_profile_namespace" {
+  command = plan
+
+  variables {
+    kubeflow_profile_namespaces = ["Team_A"]
+  }
+
+  expect_failures = [var.kubeflow_profile_namespaces]
 }
 
 run "rejects_bad_bucket_prefix" {
