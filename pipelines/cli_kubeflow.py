@@ -12,6 +12,8 @@ from pipelines.tasks import KNOWN_TASKS
 IMAGE_ENV = "MLOPS_IMAGE"
 PIPELINE_ROOT_ENV = "MLOPS_PIPELINE_ROOT"
 TOKEN_ENV = "MLOPS_KFP_TOKEN"
+COOKIE_ENV = "MLOPS_KFP_COOKIE"
+NAMESPACE_ENV = "MLOPS_KFP_NAMESPACE"
 DEFAULT_BUILD_DIR = "build"
 
 
@@ -21,7 +23,7 @@ def _default_output(task_name: str) -> Path:
 
 def _compile(task, args) -> Path:
     """Compile `task` with the command's options and write the package; returns its path."""
-    from pipelines.kubeflow import KubeflowError, compiler, resources
+    from pipelines.kubeflow import KubeflowError, cluster, compiler, resources
 
     image = args.image or os.environ.get(IMAGE_ENV)
     pipeline_root = args.pipeline_root or os.environ.get(PIPELINE_ROOT_ENV)
@@ -49,6 +51,7 @@ def _compile(task, args) -> Path:
                 package_root=args.package_root,
                 baseline=not args.no_baseline,
                 registry_uri=args.registry_uri,
+                cluster=args.cluster,
             )
         except (KubeflowError, ValueError) as exc:
             raise CliError(str(exc)) from None
@@ -62,6 +65,9 @@ def _compile(task, args) -> Path:
     console.print(f"  pipeline root: {pipeline_root}")
     console.print(f"  data: {data_root.rstrip('/')}/{task.data_dir} (dvc md5 {version['md5']})")
     console.print(f"  serving: {serving_root.rstrip('/')}/{task.name}")
+    pools = cluster.CLUSTERS[compiled.cluster]
+    console.print(f"  cluster: {pools.name} (requests fit CPU pool {', '.join(pools.cpu_pool)}, "
+                  f"GPU pool {', '.join(pools.gpu_pool)})")
     from components.registry import redact
 
     console.print(f"  registry: {redact(compiled.registry_uri)}"
@@ -92,6 +98,8 @@ def cmd_submit(args) -> int:
 
     task = task_or_error(args.task, args.profile, args.beam_arg)
     token = args.token or os.environ.get(TOKEN_ENV) or None
+    cookie = args.cookie or os.environ.get(COOKIE_ENV) or None
+    namespace = args.namespace or os.environ.get(NAMESPACE_ENV) or None
     if args.schedule is not None:
         try:  # a usage error, before anything is compiled or sent
             schedule = client.kfp_cron(args.schedule)
@@ -101,7 +109,7 @@ def cmd_submit(args) -> int:
             console.print(f"schedule: {args.schedule!r} is standard 5-field cron; KFP gets {schedule!r} (seconds first)")
     try:
         # Fail fast on an unreachable API or rejected credentials, before compiling.
-        client.check_endpoint(args.host, token)
+        client.check_endpoint(args.host, token, cookie=cookie, namespace=namespace)
         if args.package:
             package = Path(args.package)
             compiled = compiler.read_package(package)
@@ -119,15 +127,18 @@ def cmd_submit(args) -> int:
                 run_name=args.run_name or f"{task.name}-{stamp}",
                 token=token,
                 schedule=args.schedule,
+                cookie=cookie,
+                namespace=namespace,
             )
     except KubeflowError as exc:
         raise CliError(str(exc)) from None
+    where = f" (namespace {namespace})" if namespace else ""
     if result.recurring_run_id:
-        console.print(f"[green]scheduled[/] {package} on {args.host}: cron {result.schedule!r} (UTC)")
+        console.print(f"[green]scheduled[/] {package} on {args.host}{where}: cron {result.schedule!r} (UTC)")
         console.print(f"  pipeline {result.pipeline_id}, version {result.version_id}, experiment {result.experiment_id}")
         console.print(f"  recurring run {result.recurring_run_id}: {result.run_url}")
         return 0
-    console.print(f"[green]submitted[/] {package} to {args.host}")
+    console.print(f"[green]submitted[/] {package} to {args.host}{where}")
     console.print(f"  pipeline {result.pipeline_id}, version {result.version_id}, experiment {result.experiment_id}")
     console.print(f"  run {result.run_id}: {result.run_url}")
     return 0
@@ -136,7 +147,13 @@ def cmd_submit(args) -> int:
 def _add_compile_options(parser) -> None:
     from pipelines.kubeflow.compiler import IMAGE_PACKAGE_ROOT
 
+    from pipelines.kubeflow.cluster import CLUSTER_ENV, CLUSTERS, DEFAULT_CLUSTER
+
     parser.add_argument("--profile", default="default", help="task budget profile, e.g. gpu (default: default)")
+    parser.add_argument(
+        "--cluster", choices=sorted(CLUSTERS),
+        help=f"Terraform environment whose node pools every step's request must fit "
+             f"(default: ${CLUSTER_ENV}, else {DEFAULT_CLUSTER})")
     parser.add_argument("--image", help=f"pipeline image for every step (default: ${IMAGE_ENV})")
     parser.add_argument(
         "--pipeline-root", help=f"artifact root, e.g. s3://bucket/pipelines (default: ${PIPELINE_ROOT_ENV})"
@@ -175,6 +192,12 @@ def register(sub) -> None:
     submit.add_argument("--run-name", help="run name (default: TASK-<timestamp>)")
     submit.add_argument("--package", help="submit this compiled package instead of compiling")
     submit.add_argument("--token", help=f"bearer token for the KFP API (default: ${TOKEN_ENV})")
+    submit.add_argument(
+        "--cookie", help=f"session cookie sent on every request, e.g. 'authservice_session=...' from the Kubeflow "
+                         f"central dashboard (default: ${COOKIE_ENV})")
+    submit.add_argument(
+        "--namespace", help=f"Kubeflow profile namespace (multi-user Kubeflow) the pipeline, experiment and runs "
+                            f"are created in (default: ${NAMESPACE_ENV})")
     submit.add_argument(
         "--schedule", metavar="CRON",
         help="create a recurring run on this cron schedule (UTC) instead of one run: 5 fields (minute hour "

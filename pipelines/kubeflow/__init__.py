@@ -1,5 +1,6 @@
-"""Kubeflow Pipelines: resources and GPU scheduling (`resources`), compiling a task's pipeline into
-a package (`compiler`), and the KFP API client (`client`)."""
+"""Kubeflow Pipelines: resources and GPU scheduling (`resources`), the target cluster's node pools,
+registry URL and KFP version (`cluster`), compiling a task's pipeline into a package (`compiler`),
+and the KFP API client (`client`)."""
 
 
 class KubeflowError(RuntimeError):

@@ -36,15 +36,24 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _auth_headers(token: Optional[str]) -> Dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
+_CREDENTIALS_HINT = "pass a valid token with --token or $MLOPS_KFP_TOKEN, or a session cookie with --cookie or $MLOPS_KFP_COOKIE"
 
 
-def check_endpoint(host: str, token: Optional[str] = None, timeout: float = 10.0) -> None:
+def _auth_headers(token: Optional[str], cookie: Optional[str] = None) -> Dict[str, str]:
+    """Bearer token and/or session cookie (e.g. `authservice_session=...` of Kubeflow's gateway)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if cookie:
+        headers["Cookie"] = cookie
+    return headers
+
+
+def check_endpoint(host: str, token: Optional[str] = None, timeout: float = 10.0, *,
+                   cookie: Optional[str] = None, namespace: Optional[str] = None) -> None:
     """One GET of the KFP healthz endpoint; raises KubeflowError with a one-line reason.
 
     kfp.Client retries its own first request for ~25 s on errors, so the reachability and
-    credential check is done here, once, with a timeout.
+    credential check is done here, once, with a timeout. A multi-user backend (healthz
+    `multi_user`) needs a namespace: it refuses experiments without one.
     """
     import urllib3
 
@@ -53,7 +62,7 @@ def check_endpoint(host: str, token: Optional[str] = None, timeout: float = 10.0
     url = host.rstrip("/") + HEALTHZ_PATH
     http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
     try:
-        response = http.request("GET", url, headers=_auth_headers(token), redirect=False)
+        response = http.request("GET", url, headers=_auth_headers(token, cookie), redirect=False)
     except urllib3.exceptions.HTTPError as exc:
         raise KubeflowError(f"cannot reach Kubeflow Pipelines at {host}: {_reason(exc)}") from None
     finally:
@@ -62,18 +71,26 @@ def check_endpoint(host: str, token: Optional[str] = None, timeout: float = 10.0
     if status in (401, 403):
         word = "Unauthorized" if status == 401 else "Forbidden"
         raise KubeflowError(
-            f"Kubeflow Pipelines at {host} rejected the request (HTTP {status} {word}); "
-            "pass a valid token with --token or $MLOPS_KFP_TOKEN"
+            f"Kubeflow Pipelines at {host} rejected the request (HTTP {status} {word}); {_CREDENTIALS_HINT}"
         )
     if 300 <= status < 400:
         raise KubeflowError(
             f"Kubeflow Pipelines at {host} redirected to {response.headers.get('Location', '?')} "
-            "(a login page?); use the API address (e.g. a port-forward) or pass --token"
+            "(a login page?); use the API address (e.g. a port-forward) or pass --token or --cookie"
         )
     if status != 200:
         raise KubeflowError(
             f"unexpected HTTP {status} from {url}; is {host} the Kubeflow Pipelines API "
             "(e.g. http://localhost:8080 after `kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80`)?"
+        )
+    try:
+        multi_user = bool(json.loads(response.data or b"{}").get("multi_user"))
+    except (ValueError, AttributeError):
+        multi_user = False
+    if multi_user and not namespace:
+        raise KubeflowError(
+            f"Kubeflow Pipelines at {host} runs in multi-user mode: pass your profile's namespace with "
+            "--namespace or $MLOPS_KFP_NAMESPACE (experiments and runs must belong to one)"
         )
 
 
@@ -84,8 +101,7 @@ def _api_error(exc: BaseException, host: str, doing: str) -> KubeflowError:
         return KubeflowError(f"cannot reach Kubeflow Pipelines at {host} while {doing}: {_reason(exc)}")
     if status in (401, 403):
         return KubeflowError(
-            f"Kubeflow Pipelines at {host} rejected the request while {doing} (HTTP {status}); "
-            "pass a valid token with --token or $MLOPS_KFP_TOKEN"
+            f"Kubeflow Pipelines at {host} rejected the request while {doing} (HTTP {status}); {_CREDENTIALS_HINT}"
         )
     message = ""
     body = getattr(exc, "body", None)
@@ -175,6 +191,16 @@ def kfp_cron(expression: str) -> str:
     return " ".join(fields)
 
 
+def _pipeline_id(client, name: str, namespace: Optional[str]) -> Optional[str]:
+    """The id of the pipeline called `name` in `namespace` (shared pipelines without one); kfp's
+    get_pipeline_id looks among shared pipelines only."""
+    flt = json.dumps({"predicates": [{"operation": "EQUALS", "key": "display_name", "stringValue": name}]})
+    found = client.list_pipelines(filter=flt, namespace=namespace).pipelines or []
+    if len(found) > 1:
+        raise ValueError(f"several pipelines are named {name!r}; delete all but one")
+    return found[0].pipeline_id if found else None
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     pipeline_id: str
@@ -196,10 +222,17 @@ def submit_package(
     version_name: Optional[str] = None,
     token: Optional[str] = None,
     schedule: Optional[str] = None,
+    cookie: Optional[str] = None,
+    namespace: Optional[str] = None,
 ) -> SubmitResult:
     """Upload `package` as a new version of its pipeline (creating the pipeline if needed) and start
     a run of that version in `experiment` with the package's pipeline root; with `schedule` (a cron
-    expression, see kfp_cron), create a recurring run of that version on that schedule instead."""
+    expression, see kfp_cron), create a recurring run of that version on that schedule instead.
+
+    namespace: the Kubeflow profile (multi-user mode) that the pipeline and experiment are created
+    in; runs and recurring runs belong to their experiment's namespace (the API server takes it from
+    the experiment, run_server.go/job_server.go GetValidExperimentNamespacePair). cookie: a session
+    cookie sent on every request, like the bearer token."""
     import kfp
     import kfp_server_api
     import urllib3
@@ -209,17 +242,19 @@ def submit_package(
     cron = kfp_cron(schedule) if schedule is not None else None
     compiled = read_package(package)
     steps.preflight(compiled.pipeline_spec, compiled.platform_spec)  # what the backend would refuse
-    check_endpoint(host, token)
+    check_endpoint(host, token, cookie=cookie, namespace=namespace)
     name = compiled.name
     version_name = version_name or f"{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     step = "connecting"
     try:
-        client = kfp.Client(host=host, existing_token=token)
+        # A namespace set here also stops kfp.Client from guessing one (an extra healthz request).
+        client = kfp.Client(host=host, existing_token=token, cookies=cookie, namespace=namespace or "kubeflow")
         step = "looking up the pipeline"
-        pipeline_id = client.get_pipeline_id(name)
+        pipeline_id = _pipeline_id(client, name, namespace)
         if pipeline_id is None:
             step = "uploading the pipeline"
-            pipeline = client.upload_pipeline(str(package), pipeline_name=name, description=f"mlops {name}")
+            pipeline = client.upload_pipeline(str(package), pipeline_name=name, description=f"mlops {name}",
+                                              namespace=namespace)
             pipeline_id = pipeline.pipeline_id
             versions = client.list_pipeline_versions(pipeline_id, page_size=1, sort_by="created_at desc")
             version_id = versions.pipeline_versions[0].pipeline_version_id
@@ -230,7 +265,7 @@ def submit_package(
             )
             version_id = version.pipeline_version_id
         step = "creating the experiment"
-        experiment_obj = client.create_experiment(experiment)
+        experiment_obj = client.create_experiment(experiment, namespace=namespace)
         if cron is not None:
             step = "creating the recurring run"
             recurring = client.create_recurring_run(

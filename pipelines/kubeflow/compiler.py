@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from components.registry.tags import TRACKING_URI_ENV
 from pipelines import nodes
 from pipelines.config import TaskConfig
-from pipelines.kubeflow import KubeflowError
+from pipelines.kubeflow import KubeflowError, cluster as target_cluster
 from pipelines.kubeflow.resources import gpu_steps, kubernetes_platform_spec, resource_spec
 
 # A parameter constant the open-source backend's driver replaces with the run's id.
@@ -56,6 +56,7 @@ class CompiledPipeline:
     data_version: Mapping[str, Any] = field(default_factory=dict)
     registry_uri: str = ""
     warnings: List[str] = field(default_factory=list)
+    cluster: str = ""  # the Terraform environment whose node pools the requests were checked against
 
     @property
     def name(self) -> str:
@@ -179,11 +180,14 @@ def compile_pipeline(
     enable_cache: bool = True,
     baseline: bool = True,
     registry_uri: Optional[str] = None,
+    cluster: Optional[str] = None,
 ) -> CompiledPipeline:
     """Compile with TFX's KubeflowV2DagRunner, in memory: no network, nothing under pipeline_root.
 
     registry_uri: the MLflow registry the Baseline and Registrar steps use in the cluster (default
-    $MLFLOW_TRACKING_URI); required, since a Registrar without one would register nothing."""
+    $MLFLOW_TRACKING_URI); required, since a Registrar without one would register nothing.
+    cluster: the Terraform environment (`cluster.CLUSTERS`, default $MLOPS_CLUSTER, else dev) whose
+    node pools must fit every step's request: a pod no node can hold would stay Pending."""
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx.v1.orchestration.experimental import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
@@ -195,6 +199,7 @@ def compile_pipeline(
     if not pipeline_root:
         raise KubeflowError("a pipeline root is required (e.g. the Terraform output pipeline_root)")
     registry_uri = check_registry_uri(registry_uri or os.environ.get(TRACKING_URI_ENV))
+    target = target_cluster.check_fits(task.name, task.resources, cluster)
     version = dict(data_version) if data_version is not None else compile_data_version()
     pipeline = build_pipeline(
         task,
@@ -237,7 +242,7 @@ def compile_pipeline(
     # What the open-source backend would refuse is refused here, naming the step.
     steps.preflight(spec, platform)
     return CompiledPipeline(pipeline_spec=spec, platform_spec=platform, data_version=version,
-                            registry_uri=registry_uri)
+                            registry_uri=registry_uri, cluster=target.name)
 
 
 def check_registry_uri(uri: Optional[str]) -> str:
@@ -246,7 +251,7 @@ def check_registry_uri(uri: Optional[str]) -> str:
     if not uri:
         raise KubeflowError(
             f"the Registrar needs a model registry in the cluster: pass --registry-uri (e.g. the MLflow "
-            f"server of infra/k8s, http://mlflow.mlflow:5000) or set ${TRACKING_URI_ENV}"
+            f"server of infra/k8s, {target_cluster.REGISTRY_URI}) or set ${TRACKING_URI_ENV}"
         )
     scheme = urllib.parse.urlparse(uri).scheme
     if scheme in ("", "file", "sqlite"):

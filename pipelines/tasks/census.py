@@ -81,9 +81,10 @@ TASK = TaskConfig(
         # baseline (smaller slices, e.g. race=Other with ~50 rows, are reported but too noisy to gate).
         slice_gates=(SliceGate(("gender",)), SliceGate(("race",))),
     ),
+    # 3 CPU / 12Gi: fits a dev g5.xlarge node (3.7 CPU, 13.6Gi allocatable, pipelines/kubeflow/cluster.py).
     resources={
-        "Tuner": ComponentResources(cpu="4", memory="16Gi", gpu=1),
-        "Trainer": ComponentResources(cpu="4", memory="16Gi", gpu=1),
+        "Tuner": ComponentResources(cpu="3", memory="12Gi", gpu=1),
+        "Trainer": ComponentResources(cpu="3", memory="12Gi", gpu=1),
     },
     # Model card (Registrar): what the model is for and where it must not be trusted.
     intended_use=(
@@ -123,6 +124,7 @@ PROFILES = {
     "semi": dataclasses.replace(
         TASK,
         tuner_fn=None,
+        resources={"Trainer": TASK.resources["Trainer"]},  # no Tuner step to size
         train_steps=400,
         custom_config={**TASK.custom_config, "hparams": SEMI_HPARAMS, "pretrain": SEMI_PRETRAIN,
                        "label_fraction": 1.0},

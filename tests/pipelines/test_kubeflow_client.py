@@ -6,6 +6,7 @@ import contextlib
 import http.server
 import json
 import threading
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ def loopback_server(handler_cls, lifetime: float = 30.0):
     """An http.server on 127.0.0.1 in a daemon thread; shut down on exit or after `lifetime` s."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
     server.requests = []
+    server.seen = []  # (method, path with query, headers) of every request
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     watchdog = threading.Timer(lifetime, server.shutdown)
     watchdog.daemon = True
@@ -43,6 +45,7 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _body(self) -> bytes:
+        self.server.seen.append((self.command, self.path, dict(self.headers)))
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
@@ -106,15 +109,16 @@ def test_submit_with_rejected_credentials_is_a_one_line_error(status_code, tmp_p
     assert server.requests == [("GET", client.HEALTHZ_PATH)]  # one request, no retry loop
 
 
-def _fake_kfp_handler(existing_pipeline: bool):
+def _fake_kfp_handler(existing_pipeline: bool, multi_user: bool = False):
     """Just enough of the KFP v2beta1 REST API for kfp.Client's upload / experiment / run calls."""
 
     class FakeKfp(_QuietHandler):
         def do_GET(self):
             path = self.path.split("?")[0]
+            self._body()
             self.server.requests.append(("GET", path, b""))
             if path == "/apis/v2beta1/healthz":
-                self._reply(200, {"multi_user": False})
+                self._reply(200, {"multi_user": multi_user})
             elif path == "/apis/v2beta1/pipelines":
                 self._reply(200, {"pipelines": [{"pipeline_id": "p-1"}]} if existing_pipeline else {})
             elif path == "/apis/v2beta1/pipelines/p-1/versions":
@@ -222,3 +226,64 @@ def test_an_invalid_schedule_is_a_usage_error_before_any_request(schedule, reaso
 ])
 def test_valid_schedules_in_the_form_kfp_parses(schedule, sent):
     assert client.kfp_cron(schedule) == sent
+
+
+def _query(path: str) -> dict:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
+
+
+@pytest.mark.parametrize("existing_pipeline, schedule", [(False, None), (True, "@daily")])
+def test_submit_to_a_profile_namespace_with_a_session_cookie(existing_pipeline, schedule, tmp_path_factory, capsys,
+                                                             monkeypatch):
+    """Multi-user KFP: pipeline and experiment are created in the namespace (runs and recurring runs
+    belong to their experiment's), and the session cookie goes with every request."""
+    monkeypatch.delenv("MLOPS_KFP_TOKEN", raising=False)
+    _, package, _ = compile_task("census", tmp_path_factory)
+    cookie = "authservice_session=MTcwMDAwMDAwMHxzZXNzaW9u"
+    if schedule:  # the environment instead of the options
+        monkeypatch.setenv("MLOPS_KFP_NAMESPACE", "team-a")
+        monkeypatch.setenv("MLOPS_KFP_COOKIE", cookie)
+        options = ["--schedule", schedule]
+    else:
+        options = ["--namespace", "team-a", "--cookie", cookie]
+    with loopback_server(_fake_kfp_handler(existing_pipeline, multi_user=True)) as (server, host):
+        status = cli.main(["submit", "census", "--host", host, "--package", str(package), "--experiment", "exp"]
+                          + options)
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "(namespace team-a)" in out
+    assert server.seen and all(headers.get("Cookie") == cookie for _, _, headers in server.seen)
+    assert not any("Authorization" in headers for _, _, headers in server.seen)
+    by_path = {}
+    for method, path, _ in server.seen:
+        by_path.setdefault((method, urllib.parse.urlsplit(path).path), []).append(_query(path))
+    assert all(q.get("namespace") == "team-a" for q in by_path[("GET", "/apis/v2beta1/pipelines")])
+    assert all(q.get("namespace") == "team-a" for q in by_path[("GET", "/apis/v2beta1/experiments")])
+    if not existing_pipeline:
+        assert by_path[("POST", "/apis/v2beta1/pipelines/upload")][0]["namespace"] == "team-a"
+    posts = {path: body for method, path, body in server.requests if method == "POST"}
+    experiment = json.loads(posts["/apis/v2beta1/experiments"])
+    assert experiment == {"display_name": "exp", "namespace": "team-a"}
+    created = json.loads(posts["/apis/v2beta1/recurringruns" if schedule else "/apis/v2beta1/runs"])
+    assert created["experiment_id"] == "e-1"  # the experiment in team-a
+
+
+def test_a_multi_user_backend_without_a_namespace_is_a_one_line_error_before_any_upload(tmp_path, capsys,
+                                                                                        monkeypatch):
+    monkeypatch.delenv("MLOPS_KFP_NAMESPACE", raising=False)
+    package = _fake_package(tmp_path)
+    with loopback_server(_fake_kfp_handler(False, multi_user=True)) as (server, host):
+        status = cli.main(["submit", "census", "--host", host, "--package", str(package)])
+    line = _one_line(capsys.readouterr().err)
+    assert status == 1
+    assert "multi-user mode" in line and "--namespace" in line
+    assert [method for method, _, _ in server.requests] == ["GET"]  # the healthz check only
+
+
+def test_rejected_credentials_name_both_ways_to_log_in(tmp_path, capsys):
+    package = _fake_package(tmp_path)
+    with loopback_server(_denying_handler(401)) as (server, host):
+        status = cli.main(["submit", "census", "--host", host, "--package", str(package), "--cookie", "a=b"])
+    line = _one_line(capsys.readouterr().err)
+    assert status == 1 and "--token" in line and "--cookie" in line
+    assert server.seen[0][2].get("Cookie") == "a=b"

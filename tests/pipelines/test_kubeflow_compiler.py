@@ -23,7 +23,7 @@ from pipelines.tasks import KNOWN_TASKS, load_task
 from tests.conftest import REPO
 
 IMAGE = "registry.example/mlops/pipeline:test"
-REGISTRY = "http://mlflow.mlflow.svc:5000"
+REGISTRY = "http://mlflow.mlops.svc.cluster.local:5000"  # pipelines.kubeflow.cluster.REGISTRY_URI
 GPU_CANDIDATES = {nodes.TRAINER, nodes.TUNER}
 
 
