@@ -37,7 +37,7 @@ def read_card(reg, version, html: bool = False) -> str:
 def cmd_card(args) -> int:
     from pipelines.cli_registry import _open, version_for
 
-    version = version_for(args, args.ref)
+    version = version_for(args, args.ref, action="described by its card")
     text = read_card(_open(args), version, html=args.html)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -106,7 +106,7 @@ def _progress_bar():
 
 
 def cmd_predict(args) -> int:
-    from pipelines.cli_registry import _open, version_for
+    from pipelines.cli_registry import _call, _open, version_for
 
     quiet_tensorflow()
     for name in ("mlflow", "alembic", "apache_beam"):
@@ -114,13 +114,19 @@ def cmd_predict(args) -> int:
     task = task_or_error(task_name(args.ref), beam_args=args.beam_arg)
     if not _exists(args.input):
         raise CliError(f"input {args.input} does not exist (give a {'folder of images' if task.predict_input != 'csv' else 'CSV file'})")
-    version = version_for(args, args.ref, default_alias="production")
-    registry_uri = _open(args).uri
+    version = version_for(args, args.ref, default_alias="production", action=None)
+    reg = _open(args)
 
     from components import batch_inference as bi
 
     schema = serving_schema(task, args.input)
-    model_dir, tmp = model_directory(version, registry_uri)
+    model_dir, tmp = model_directory(version, reg.uri)
+    try:  # the files about to be loaded, checked as promote checks them
+        _call(reg.verified, version, "served", model_dir)
+    except BaseException:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     spec = bi.ModelSpec(
         model_dir=model_dir, schema=schema, output_key=task.eval.prediction_key,
         class_names=tuple(task.class_names), custom_op_modules=tuple(task.custom_op_modules),
@@ -144,11 +150,31 @@ def cmd_predict(args) -> int:
         raise CliError(str(exc)) from None
     except ImportError as exc:
         raise CliError(str(exc)) from None
+    except Exception as exc:  # the runner re-raises the worker's error, possibly wrapped
+        problem = _load_problem(exc)
+        if problem is None:
+            raise
+        raise CliError(f"{version.name} v{version.version} cannot be served: {problem} (its files are damaged or need "
+                       f"ops this environment lacks; use another version)") from None
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     _summary(outcome, args)
     return 0
+
+
+def _load_problem(exc: BaseException) -> Optional[str]:
+    """The model-load failure behind a runner's error (one line), None when it is another error."""
+    from components.batch_inference import LOAD_ERROR
+
+    seen = exc
+    while seen is not None:
+        text = str(seen)
+        if LOAD_ERROR in text:
+            line = text[text.index(LOAD_ERROR):].splitlines()[0]
+            return line.split(" [while running")[0].strip()
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _summary(outcome, args) -> None:

@@ -63,16 +63,22 @@ def cmd_list(args) -> int:
         return 0
     versions = _call(reg.versions, args.task)
     table = Table("version", "blessed", "aliases", "auc", "created (UTC)", "pushed SavedModel")
+    refused = []
     for v in versions:
+        problems = _call(reg.evidence, v)  # what promote and predict check, not the tag alone
+        if problems:
+            refused.append(f"  v{v.version} is not usable: " + "; ".join(problems))
         table.add_row(
             f"v{v.version}",
-            "yes" if v.blessed else "[red]no[/]",
+            "yes" if not problems else "[red]no[/]",
             ", ".join(sorted(v.aliases)) or "-",
             v.tags.get("metric.auc", "-"),
             v.created[:16].replace("T", " "),
             escape(v.pushed_path or v.source),
         )
     console.print(table if versions else f"{args.task} has no versions")
+    for line in refused:
+        console.print(escape(line))
     return 0
 
 
@@ -81,7 +87,9 @@ def cmd_show(args) -> int:
 
     reg = _open(args)
     v = _call(reg.version, args.task, args.version)
-    console.print(f"[bold]{escape(v.name)} v{v.version}[/] ({'blessed' if v.blessed else '[red]not blessed[/]'})")
+    problems = _call(reg.evidence, v)
+    verdict = "blessed" if not problems else "[red]not usable[/]: " + escape("; ".join(problems))
+    console.print(f"[bold]{escape(v.name)} v{v.version}[/] ({verdict})")
     console.print(f"  created: {v.created}   status: {v.status}")
     console.print(f"  aliases: {', '.join(sorted(v.aliases)) or '-'}")
     console.print(f"  serving path: {escape(v.pushed_path or '-')}")
@@ -143,31 +151,35 @@ def cmd_history(args) -> int:
     return 0
 
 
-def version_for(args, ref: str, default_alias: Optional[str] = None):
+def version_for(args, ref: str, default_alias: Optional[str] = None, action: Optional[str] = "served"):
     """The registered version a reference names: TASK@ALIAS, TASK:VERSION, or TASK alone (then
-    default_alias, when given). Shared by every command that takes a version reference."""
+    default_alias, when given), once it shows the evidence promote asks for (action: what the
+    caller does with it, for the refusal; None when the caller checks the files it loads itself).
+    Shared by every command that takes a version reference."""
+    reg = _open(args)
     name, sep, alias = ref.partition("@")
     if sep:
         if not name or not alias:
             raise CliError(f"expected TASK@ALIAS (e.g. census@production), got {ref!r}", status=2)
-        return _call(_open(args).resolve, name, alias)
-    name, sep, number = ref.partition(":")
-    if sep:
-        if not name or not number:
-            raise CliError(f"expected TASK:VERSION (e.g. census:3), got {ref!r}", status=2)
-        return _call(_open(args).version, name, number)
-    if default_alias and ref:
-        return _call(_open(args).resolve, ref, default_alias)
-    raise CliError(f"expected TASK@ALIAS or TASK:VERSION (e.g. census@production or census:3), got {ref!r}", status=2)
+        info = _call(reg.resolve, name, alias)
+    else:
+        name, sep, number = ref.partition(":")
+        if sep:
+            if not name or not number:
+                raise CliError(f"expected TASK:VERSION (e.g. census:3), got {ref!r}", status=2)
+            info = _call(reg.version, name, number)
+        elif default_alias and ref:
+            info = _call(reg.resolve, ref, default_alias)
+        else:
+            raise CliError(f"expected TASK@ALIAS or TASK:VERSION (e.g. census@production or census:3), got {ref!r}",
+                           status=2)
+    return _call(reg.verified, info, action) if action else info
 
 
 def cmd_path(args) -> int:
-    if "@" not in args.ref:
-        raise CliError(f"expected TASK@ALIAS (e.g. census@production), got {args.ref!r}", status=2)
-    name = args.ref.partition("@")[0]
     version = version_for(args, args.ref)
     if not version.pushed_path:
-        raise CliError(f"{name} v{version.version} has no pushed SavedModel path (tag pushed_model_path)")
+        raise CliError(f"{version.name} v{version.version} has no pushed SavedModel path (tag pushed_model_path)")
     print(version.pushed_path, flush=True)
     return 0
 
@@ -206,5 +218,5 @@ def register(sub) -> None:
     p = add("history", cmd_history, "promotions and rollbacks of an alias")
     p.add_argument("task")
     p.add_argument("--alias", default=DEFAULT_ALIAS, help=f"default: {DEFAULT_ALIAS}")
-    p = add("path", cmd_path, "the SavedModel path to serve for TASK@ALIAS")
-    p.add_argument("ref", metavar="TASK@ALIAS")
+    p = add("path", cmd_path, "the SavedModel path to serve for TASK@ALIAS or TASK:VERSION")
+    p.add_argument("ref", metavar="TASK@ALIAS|TASK:VERSION")

@@ -10,13 +10,14 @@
 Nothing here knows about tasks or the registry: the CLI (pipelines/cli_predict.py) passes the
 model directory, the schema, the output key and the class names.
 """
-from components.batch_inference.handler import ModelError, SavedModelHandler
+from components.batch_inference.handler import LOAD_ERROR, ModelError, ModelLoadError, SavedModelHandler
 from components.batch_inference.pipeline import ModelSpec, PredictOutcome, predict
 from components.batch_inference.readers import CSV, IMAGE_FOLDER, INPUT_FORMS, InputError, Reject
 from components.batch_inference.schema import EncodeError, ServingSchema, from_schema_file, infer_from_csv
 
 __all__ = [
-    "CSV", "EncodeError", "IMAGE_FOLDER", "INPUT_FORMS", "InputError", "ModelError", "ModelSpec",
+    "CSV", "EncodeError", "IMAGE_FOLDER", "INPUT_FORMS", "InputError", "LOAD_ERROR", "ModelError", "ModelLoadError",
+    "ModelSpec",
     "PredictOutcome", "Reject", "SavedModelHandler", "ServingSchema", "from_schema_file",
     "infer_from_csv", "predict",
 ]

@@ -24,6 +24,14 @@ from models.common.contract import SERVING_SIGNATURE
 
 
 
+LOAD_ERROR = "cannot load the SavedModel"
+
+
+class ModelLoadError(RuntimeError):
+    """The SavedModel does not load (damaged files, an op this process lacks); the message is one line
+    starting with LOAD_ERROR, which survives the runner re-raising it."""
+
+
 class ModelError:
     """The result of an example the model could not score: the model's message."""
 
@@ -69,7 +77,10 @@ class SavedModelHandler(ModelHandler[Tuple[Any, bytes], PredictionResult, Any]):
         import tensorflow as tf
 
         import_custom_ops(self._custom_op_modules)
-        loaded = tf.saved_model.load(self._model_dir)
+        try:
+            loaded = tf.saved_model.load(self._model_dir)
+        except (OSError, ValueError, tf.errors.OpError) as exc:  # damaged files, a missing op
+            raise ModelLoadError(f"{LOAD_ERROR} at {self._model_dir}: {short_tf_error(exc)}") from None
         if self._signature not in loaded.signatures:
             raise ValueError(
                 f"{self._model_dir} has no {self._signature!r} signature (has: {', '.join(loaded.signatures)})"

@@ -37,6 +37,9 @@ from components.batch_inference.readers import InputError, InputPlan, Reject
 from components.batch_inference.schema import ServingSchema
 
 PREDICTION_COLUMN = "prediction"
+# Where each output row came from (`file:line`, or the image's name), as the rejects' `location`:
+# the key that joins the output back to the input when it has no id column.
+ROW_COLUMN = "input_row"
 PROBABILITY_PREFIX = "probability_"
 REJECT_COLUMNS = ("location", "reason")
 # Rejects kept in memory for the summary (all of them go to the rejects file).
@@ -133,7 +136,8 @@ class _Format(beam.DoFn):
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         carried = self._carried_index
-        writer.writerows([order_key(row.order), *[row.cells[i] for i in carried], *n] for (row, _), n in zip(scored, numbers))
+        writer.writerows([order_key(row.order), *[row.cells[i] for i in carried], *n, row.location]
+                         for (row, _), n in zip(scored, numbers))
         yield buffer.getvalue()[:-1]  # the shard writer adds the last newline
 
 
@@ -326,8 +330,8 @@ def predict(
     for path in (output, rejects_path):
         if os.path.abspath(path) in inputs:
             raise InputError(f"{path} is an input file: writing it would overwrite the input (choose another --output)")
-    columns = list(plan.carried) + spec.output_columns()
-    clash = sorted(set(plan.carried) & set(spec.output_columns()))
+    columns = list(plan.carried) + spec.output_columns() + [ROW_COLUMN]
+    clash = sorted(set(plan.carried) & set(spec.output_columns() + [ROW_COLUMN]))
     if clash:
         raise InputError(f"the input has column(s) {', '.join(clash)}, which the output uses for the model's answer; rename them")
     if label_column is not None:

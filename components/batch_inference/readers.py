@@ -3,7 +3,8 @@
 - "csv": CSV files with a header row (a file, a directory of *.csv files, or a glob; the files must
   share their header). Each record becomes an example of the task's serving features; the other
   columns (an id, the label, …) are carried to the output. Read like ExampleGen reads training
-  data (RFC 4180 quoting, invalid UTF-8 replaced by U+FFFD);
+  data (RFC 4180 quoting), except that a record with invalid UTF-8 in a feature the model reads is
+  rejected (ExampleGen repairs and counts it; a prediction on replaced bytes would be a guess);
 - "image_folder": a folder of image files, directly or in class sub-folders (`<class>/<file>`, as
   ImageExampleGen reads training photos). Each file becomes an example whose only feature is the
   encoded image; the carried columns are `filename` (relative to the folder) and, when there are
@@ -111,9 +112,32 @@ def plan_csv(path: str, schema: ServingSchema) -> InputPlan:
     return InputPlan(CSV, tuple(files), tuple(header), tuple(carried_columns(schema, header)))
 
 
-def _decoded_lines(f) -> Iterable[str]:
-    for raw in f:
-        yield raw.decode("utf-8", "replace")
+class _DecodedLines:
+    """A file's lines as text; bytes that are not UTF-8 become U+FFFD, and the numbers of the lines
+    that had any are kept, so the record they belong to can be rejected rather than predicted."""
+
+    def __init__(self, f):
+        self._f = f
+        self.number = 1  # the header
+        self.invalid: set = set()
+
+    def __iter__(self):
+        for raw in self._f:
+            self.number += 1
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.invalid.add(self.number)
+                yield raw.decode("utf-8", "replace")
+
+
+def _invalid_utf8(cells: Sequence[str], columns: Sequence[str], features) -> Optional[str]:
+    """Why a record whose bytes were not all UTF-8 cannot be predicted (a feature the model reads
+    holds replaced bytes, which it would score as an unknown value), None when only carried cells do."""
+    bad = [c for c, v in zip(columns, cells) if c in features and "\ufffd" in v]
+    if not bad:
+        return None
+    return f"column {bad[0]!r}: invalid UTF-8 (the model would read the replaced bytes as an unknown value)"
 
 
 class ReadCsv(beam.DoFn):
@@ -132,7 +156,8 @@ class ReadCsv(beam.DoFn):
         chunk: List[Tuple[Row, bytes]] = []
         with tf.io.gfile.GFile(path, "rb") as f:
             f.readline()
-            reader = csv.reader(_decoded_lines(f))
+            lines = _DecodedLines(f)
+            reader = csv.reader(lines)
             while True:
                 line = reader.line_num + 2  # +1 for the header, +1 for the next line
                 try:
@@ -148,6 +173,12 @@ class ReadCsv(beam.DoFn):
                 if len(cells) != len(columns):
                     reason = f"expected {len(columns)} fields as in the header, found {len(cells)}"
                     yield beam.pvalue.TaggedOutput(REJECTED, Reject((number, line), location, reason, tuple(cells)))
+                    continue
+                why = None
+                if lines.invalid and any(n in lines.invalid for n in range(line, reader.line_num + 2)):
+                    why = _invalid_utf8(cells, columns, self._schema.features)
+                if why:
+                    yield beam.pvalue.TaggedOutput(REJECTED, Reject((number, line), location, why, tuple(cells)))
                     continue
                 try:
                     example = self._schema.encode(dict(zip(columns, cells)))

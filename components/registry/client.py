@@ -129,8 +129,12 @@ class Registry:
             raise
 
     def versions(self, name: str) -> List[VersionInfo]:
-        """Every version of a registered model, oldest first."""
-        self._model(name)
+        """Every version of a registered model, oldest first, with its aliases (MLflow's version
+        search returns none, so they come from the registered model)."""
+        model = self._model(name)
+        aliases: Dict[int, List[str]] = {}
+        for alias, number in (model.aliases or {}).items():
+            aliases.setdefault(int(number), []).append(alias)
         found = []
         token = None
         quoted = name.replace("'", "\\'")
@@ -140,7 +144,19 @@ class Registry:
             token = page.token
             if not token:
                 break
+        for info in found:
+            info.aliases = sorted(set(info.aliases) | set(aliases.get(info.version, [])))
         return sorted(found, key=lambda v: v.version)
+
+    def evidence(self, info: VersionInfo, model_dir: Optional[str] = None) -> List[str]:
+        """What the version lacks to be promoted or used ([] when sound; components.registry.evidence)."""
+        return evidence.missing_evidence(self, info, model_dir)
+
+    def verified(self, info: VersionInfo, action: str = "served", model_dir: Optional[str] = None) -> VersionInfo:
+        """info, once it shows the Registrar's evidence (the check promote makes); RegistryError
+        naming what it lacks otherwise. Every read that vouches for a version goes through here."""
+        evidence.verify(self, info, action, model_dir)
+        return info
 
     def version(self, name: str, version: int | str) -> VersionInfo:
         from mlflow.exceptions import MlflowException
@@ -171,14 +187,14 @@ class Registry:
         if target is not None:
             info = self.version(name, target)
             _check_blessed(info)
-            return info, f"{name}@{alias}"
-        blessed = [v for v in self.versions(name) if v.blessed]
+            return self.verified(info, "used as the baseline"), f"{name}@{alias}"
+        blessed = [v for v in self.versions(name) if v.blessed and not self.evidence(v)]
         if blessed:
-            return blessed[-1], f"the newest blessed version ({name} has no alias {alias!r})"
+            return blessed[-1], f"the newest blessed version; {name} has no alias {alias!r}"
         return None, f"{name} has no blessed version yet"
 
     def resolve(self, name: str, alias: str) -> VersionInfo:
-        """The version an alias points to."""
+        """The version an alias points to (as registered; callers that use it call verified())."""
         target = self.alias_version(name, alias)
         if target is None:
             raise RegistryError(f"{name} has no alias {alias!r}; promote a version first (`mlops registry promote {name} VERSION --alias {alias}`)")
@@ -368,7 +384,7 @@ def _version_number(version: int | str) -> int:
 def _check_alias(alias: str) -> None:
     import re
 
-    if not re.fullmatch(r"[\w\-]+", alias) or re.fullmatch(r"[vV]\d+", alias) or alias.lower() == "latest":
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", alias) or re.fullmatch(r"[vV]\d+", alias) or alias.lower() == "latest":
         raise RegistryError(f"invalid alias {alias!r}: letters, digits, _ and -, not 'latest' or v<N>")
 
 

@@ -87,7 +87,18 @@ class EmbeddedStore(Store):
         return str(self.path)
 
     def prepare(self) -> None:
+        self.check()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def check(self, timeout: float = 10.0) -> None:
+        """Refuse a database that exists but is no intact SQLite file: MLflow would silently create an
+        empty registry in a zero-byte file (losing every version) and trace back on a damaged one."""
+        problem = damaged_sqlite(self.path, timeout)
+        if problem:
+            raise RegistryError(
+                f"the model registry {self.path} {problem}; restore it from a backup (it holds every registered "
+                f"version and alias), or move it away to start an empty registry; nothing was changed"
+            )
 
     def missing(self) -> Optional[str]:
         if self.path.exists():
@@ -116,6 +127,42 @@ class EmbeddedStore(Store):
             raise RegistryError(
                 f"registry lock {path} still held by {locks.describe(exc.holder)} after {LOCK_TIMEOUT_S:.0f}s"
             ) from None
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def damaged_sqlite(path: Path, timeout: float = 10.0) -> Optional[str]:
+    """Why the SQLite file at path is unusable (empty, not SQLite, failing SQLite's quick_check), None
+    when it is intact or absent. A lock held by a writer is no damage."""
+    import sqlite3
+
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if not header:
+        return "is empty (0 bytes): it was truncated or never written"
+    if header != SQLITE_HEADER:
+        return "is not an SQLite database (its first bytes are not SQLite's header)"
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout)
+        try:
+            result = [row[0] for row in connection.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return None
+        return f"is damaged ({exc})"
+    except sqlite3.DatabaseError as exc:
+        return f"is damaged ({exc})"
+    if result != ["ok"]:
+        return f"is damaged (SQLite's quick_check: {'; '.join(map(str, result[:2]))})"
+    return None
 
 
 # MLflow's own defaults retry an unreachable server for minutes (7 retries, backoff factor 2,

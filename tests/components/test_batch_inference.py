@@ -162,7 +162,11 @@ def test_mixed_csv_good_rows_predicted_in_order_bad_rows_rejected(census_model, 
     predicted = read_csv(out)
     good = [r for r in rows if r["id"] not in bad]
     assert [p["id"] for p in predicted] == [r["id"] for r in good]  # input order, id carried
-    assert list(predicted[0]) == ["id", "income_bracket", "prediction", "probability_<=50K", "probability_>50K"]
+    assert list(predicted[0]) == ["id", "income_bracket", "prediction", "probability_<=50K", "probability_>50K",
+                                  "input_row"]
+    # Each row says where it came from, as each reject does: the input and output join back.
+    kept = [n + 2 for n, r in enumerate(rows) if r["id"] not in bad]
+    assert [p["input_row"] for p in predicted] == [f"people.csv:{line}" for line in kept]
     for p, r in zip(predicted, good):
         total = float(p["probability_<=50K"]) + float(p["probability_>50K"])
         assert total == pytest.approx(1.0, abs=1e-5)
@@ -228,7 +232,7 @@ def test_image_folder_with_a_corrupt_file(tmp_path):
                          beam_args=BEAM_ARGS, label_column="label")
     assert (outcome.total, outcome.predicted, outcome.rejected) == (10, 8, 2)
     predicted = read_csv(tmp_path / "pets.csv")
-    assert list(predicted[0]) == ["filename", "label", "prediction", "probability_cat", "probability_dog"]
+    assert list(predicted[0]) == ["filename", "label", "prediction", "probability_cat", "probability_dog", "input_row"]
     assert [p["filename"] for p in predicted] == sorted(p["filename"] for p in predicted)
     assert all(p["prediction"] == p["label"] for p in predicted)  # red cats, blue dogs
     assert outcome.metrics["accuracy"] == 1.0 and outcome.metrics["auc"] == 1.0
@@ -246,10 +250,29 @@ def test_sts_pairs_get_a_similarity(tmp_path):
     spec = bi.ModelSpec(str(model), bi.from_schema_file(STS_SCHEMA, "score"), "similarity")
     outcome = bi.predict(spec, str(path), bi.CSV, str(tmp_path / "sim.csv"), beam_args=BEAM_ARGS)
     predicted = read_csv(tmp_path / "sim.csv")
-    assert list(predicted[0]) == ["pair_id", "similarity"]
+    assert list(predicted[0]) == ["pair_id", "similarity", "input_row"]
     assert [(p["pair_id"], float(p["similarity"])) for p in predicted] == [("1", 1.0), ("2", 0.5), ("4", pytest.approx(0.5))]
     (reject,) = read_csv(outcome.rejects_path)
     assert reject["location"] == "pairs.csv:4" and "sentence1" in reject["reason"]
+
+
+def test_invalid_utf8_in_a_model_feature_is_rejected_and_counted(census_model, tmp_path):
+    """Replaced bytes would be scored as an unknown category: such a row is a reject with its line.
+    Invalid bytes only in a carried column (an id) keep the row."""
+    write_mixed_census_csv(tmp_path / "people.csv", n=20)
+    lines = [line.split(b",") for line in (tmp_path / "people.csv").read_bytes().split(b"\n")]
+    column = write_columns().index("workclass")
+    lines[2][column] = b"Priv\xffte"  # rows[1] (line 3): a feature the model reads
+    lines[3][0] = b"r\xfe2"  # rows[2] (line 4): the id only, carried
+    (tmp_path / "people.csv").write_bytes(b"\n".join(b",".join(cells) for cells in lines))
+    outcome = bi.predict(census_spec(census_model), str(tmp_path / "people.csv"), bi.CSV, str(tmp_path / "o.csv"),
+                         beam_args=BEAM_ARGS)
+    rejects = read_csv(outcome.rejects_path)
+    assert [(r["location"], r["reason"]) for r in rejects if "UTF-8" in r["reason"]] == [
+        ("people.csv:3", "column 'workclass': invalid UTF-8 (the model would read the replaced bytes as an unknown value)")]
+    predicted = read_csv(tmp_path / "o.csv")
+    assert "r\ufffd2" in [p["id"] for p in predicted] and "r1" not in [p["id"] for p in predicted]
+    assert outcome.rejected == 1 + sum(1 for r in rejects if "UTF-8" not in r["reason"])
 
 
 def test_input_errors_are_one_line(census_model, tmp_path):

@@ -87,21 +87,29 @@ def test_predict_by_version_and_alias_with_label_metrics(home, census_model, tmp
 
 
 def test_falls_back_to_a_runs_source_downloaded_with_mlflow(home, census_model, tmp_path, capsys):
-    """A version whose pushed path is gone but whose source is the run's logged copy."""
+    """A version whose pushed path is gone but whose source is the run's logged copy (as a registry
+    server holds it): the downloaded copy is what the Registrar's digest is checked against."""
     reg = Registry(default_uri(home))
     reg.ensure_model("census")
     run = reg.client.create_run(reg._experiment_id("test-census"))
     reg.client.log_artifacts(run.info.run_id, str(census_model), "saved_model")
+    tags = {**evidence_tags(census_model), TAG_PUSHED_PATH: str(tmp_path / "gone")}
+    reg.client.log_dict(run.info.run_id, {"tags": tags}, "registration.json")
     source = f"runs:/{run.info.run_id}/saved_model"
-    mv = reg.client.create_model_version("census", source, run_id=run.info.run_id,
-                                         tags={TAG_BLESSED: "true", TAG_PUSHED_PATH: str(tmp_path / "gone")})
+    mv = reg.client.create_model_version("census", source, run_id=run.info.run_id, tags=tags)
     reg.client.set_registered_model_alias("census", "staging", mv.version)
     write_census_csv(tmp_path / "in.csv", synthetic_census_rows(12, seed=9))
-    status, stdout, err = mlops(["predict", "census@staging", "--input", str(tmp_path / "in.csv"), "--output",
-                                 str(tmp_path / "o.csv"), "--home", str(home)], capsys)
+    args = ["predict", "census@staging", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.csv"),
+            "--home", str(home)]
+    status, stdout, err = mlops(args, capsys)
     assert status == 0, err
     assert "predicted 12 of 12 rows" in stdout
     assert len(read_csv(tmp_path / "o.csv")) == 12
+    # The logged copy changed after registration: refused, like promote.
+    artifacts = Path(reg.client.get_run(run.info.run_id).info.artifact_uri.replace("file://", "")) / "saved_model"
+    (artifacts / "saved_model.pb").write_bytes((artifacts / "saved_model.pb").read_bytes() + b"\0")
+    status, _, err = mlops(args, capsys)
+    assert status == 1 and "changed since it was registered" in err
 
 
 def test_pets_image_folder_with_a_corrupt_file(home, tmp_path, capsys):
