@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import List, Optional
 
 from rich.console import Console
@@ -118,9 +119,72 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# OSErrors that are the user's path or disk, each with its fix; any other error is unexpected.
+PATH_ERRORS = {
+    errno.EROFS: "pass a writable --home (or $MLOPS_HOME)",
+    errno.EACCES: "pass a writable --home (or $MLOPS_HOME)",
+    errno.EPERM: "pass a writable --home (or $MLOPS_HOME)",
+    errno.ENOSPC: "free some space, or pass a --home on another disk",
+    errno.EDQUOT: "free some space, or pass a --home on another disk",
+    errno.ENOTDIR: "a file is in the way of that path; choose another (--home, --output)",
+    errno.EEXIST: "a file is in the way of that path; choose another (--home, --output)",
+}
+# How a full disk reads when a library (TensorFlow, SQLite) reports it instead of an OSError.
+DISK_FULL = ("No space left on device", "database or disk is full", "Disk quota exceeded")
+
+
+def unexpected_error_log(args, argv: List[str], trace: str) -> Optional[Path]:
+    """Write an unexpected error's traceback to <home>/logs/cli/ (the system temp folder when the home
+    cannot take it); returns the file, None when nothing could be written."""
+    import tempfile
+    import time
+
+    home = getattr(args, "home", None) or os.environ.get("MLOPS_HOME") or os.path.join(os.getcwd(), ".mlops")
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{getattr(args, 'command', None) or 'mlops'}-{os.getpid()}.log"
+    text = f"mlops {' '.join(argv)}\n\n{trace}"
+    # An existing home keeps the log; no home is created just for it.
+    folders = [Path(home) / "logs" / "cli"] if Path(home).is_dir() else []
+    for folder in folders + [Path(tempfile.gettempdir()) / "mlops-logs"]:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def report_unexpected(exc: BaseException, args, argv: List[str], verbose: bool) -> int:
+    """One line for an error no command turned into a CliError: what it was and where the traceback
+    is (--verbose prints the traceback too). A full disk reported by a library is named as such."""
+    import traceback
+
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log = unexpected_error_log(args, argv, trace)
+    if verbose:
+        sys.stderr.write(trace)
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    where = f"traceback in {log}" if log else "traceback not written (no writable folder)"
+    if any(sign in str(exc) for sign in DISK_FULL):
+        err_console.print(f"[red]error:[/] the disk is full ({type(exc).__name__}: {escape_markup(first)}); free some "
+                          f"space, or pass a --home on another disk ({where})")
+        return 1
+    hint = "" if verbose else "; --verbose shows it"
+    err_console.print(f"[red]error:[/] {type(exc).__name__}: {escape_markup(first)} (unexpected: {where}{hint})")
+    return 1
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    quiet_tensorflow(verbose=VERBOSE_FLAG in argv)
+    verbose = VERBOSE_FLAG in argv
+    quiet_tensorflow(verbose=verbose)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -128,16 +192,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     except CliError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         return exc.status
-    except OSError as exc:
-        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
-            raise
-        where = exc.filename or "a file"
-        fix = "free some space" if exc.errno == errno.ENOSPC else "pass a writable --home (or $MLOPS_HOME)"
-        err_console.print(f"[red]error:[/] cannot write {where}: {os.strerror(exc.errno)}; {fix}")
-        return 1
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")
         return 130
+    except OSError as exc:
+        if exc.errno not in PATH_ERRORS:
+            return report_unexpected(exc, args, argv, verbose)
+        where = exc.filename or "a file"
+        verb = "use" if exc.errno in (errno.ENOTDIR, errno.EEXIST) else "write"
+        err_console.print(f"[red]error:[/] cannot {verb} {escape_markup(str(where))}: {os.strerror(exc.errno)}; "
+                          f"{PATH_ERRORS[exc.errno]}")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line and the log, never a traceback
+        return report_unexpected(exc, args, argv, verbose)
 
 
 def entrypoint() -> None:

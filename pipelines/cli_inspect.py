@@ -204,12 +204,15 @@ def cmd_slices(args) -> int:
         console.print("validation: [red]failed[/] — " + "; ".join(table.reasons))
 
     title = f"{args.task} · {metric} per slice · run {record.run_id}"
-    if args.png:
-        slices.write_png(table, metric, args.png, baseline=compare or None)
-        console.print(f"chart: {args.png}")
-    if args.html:
-        slices.write_html(table, metric, args.html, title, baseline=compare or None)
-        console.print(f"chart: {args.html}")
+    for option, path, write in (("--png", args.png, lambda: slices.write_png(table, metric, args.png, baseline=compare or None)),
+                                ("--html", args.html, lambda: slices.write_html(table, metric, args.html, title,
+                                                                                baseline=compare or None))):
+        if path:
+            try:
+                write()
+            except OSError as exc:
+                raise CliError(f"cannot write {path}: {exc.strerror or exc} (choose another {option})") from None
+            console.print(f"chart: {path}")
     return 0
 
 

@@ -37,7 +37,11 @@ def cmd_kfp_run(args) -> int:
     from pipelines.kubeflow.compiler import read_package
 
     try:
-        package = read_package(Path(args.package))
+        try:
+            package = read_package(Path(args.package))
+        except UnicodeDecodeError:
+            raise CliError(f"{args.package} is not a pipeline package (not UTF-8 text): give the .yaml "
+                           f"`mlops compile` wrote") from None
         parameters = backend_semantics.coerce_parameters(package.pipeline_spec, _parse_params(args.param))
         console.print(f"[bold]kfp-run {escape(package.name)}[/] pipeline root={args.pipeline_root}")
         result = dry_run.dry_run(package, pipeline_root=args.pipeline_root, parameters=parameters,
