@@ -4,14 +4,15 @@ Runs the census pipeline once per training seed (--seeds, default 2) in one home
 after the first reuses ExampleGen/Transform from the cache and retrains Tuner and Trainer, then a
 cached rerun of the first. On the same run's ExampleGen output it trains the reference the
 pipeline's model must beat: scikit-learn's HistGradientBoostingClassifier (300 iterations,
-native categorical features) on Split-train, scored on Split-eval, so both models see exactly the
-same rows (see `gbdt_eval`).
+native categorical features) on Split-train, scored on Split-test, so both models see exactly the
+same rows (see `gbdt_test`). Neither model's selection saw the test rows: the pipeline tunes and
+validates on Split-validation, the GBDT has no validation at all.
 
-Prints, per run: eval-split accuracy and AUC (TFMA), wall time per component and in total, the
+Prints, per run: test-split accuracy and AUC (TFMA), wall time per component and in total, the
 1-minute load average; then mean ± sample standard deviation over the seeds for the pipeline,
 the GBDT's numbers (its fit is deterministic: no early stopping, no subsampling), and the
-pipeline-minus-GBDT difference per run with a paired bootstrap 95 % interval over the eval rows
-(how much of the margin the 6.5k eval rows can tell apart).
+pipeline-minus-GBDT difference per run with a paired bootstrap 95 % interval over the test rows
+(how much of the margin the ~3.3k test rows can tell apart).
 Usage: .venv/bin/python bench/census.py [--home DIR] [--data-root data] [--seeds 2] [--first-seed 42]
        [--max-trials N] [--train-steps N] [--model tabtransformer|mlp]
 """
@@ -31,6 +32,7 @@ import numpy as np  # noqa: E402
 from bench.common import (add_training_options, bench_home, format_spread, load_average, metric,  # noqa: E402
                           print_components, seeds_of, timed_run, with_seed, with_training_options)  # noqa: E402
 from models.census import features as F  # noqa: E402
+from models.common.contract import TEST_SPLIT, TRAIN_SPLIT  # noqa: E402
 from pipelines import nodes  # noqa: E402
 from pipelines.tasks import load_task  # noqa: E402
 
@@ -91,22 +93,22 @@ def encode(train: Dict[str, list], other: Dict[str, list]) -> Tuple[np.ndarray, 
     return np.stack(x_train, 1), np.stack(x_other, 1), mask
 
 
-def gbdt_eval(train: Dict[str, list], evaluation: Dict[str, list]) -> np.ndarray:
-    """The GBDT trained on the train split (unweighted, as TFMA's metrics are): P(>50K) per eval row."""
+def gbdt_test(train: Dict[str, list], test: Dict[str, list]) -> np.ndarray:
+    """The GBDT trained on the train split (unweighted, as TFMA's metrics are): P(>50K) per test row."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    x_train, x_eval, mask = encode(train, evaluation)
+    x_train, x_test, mask = encode(train, test)
     model = HistGradientBoostingClassifier(categorical_features=mask, random_state=0, **GBDT_PARAMS)
     model.fit(x_train, labels_of(train))
-    return model.predict_proba(x_eval)[:, 1]
+    return model.predict_proba(x_test)[:, 1]
 
 
-def model_eval(model_dir: str, evaluation: Dict[str, list]) -> np.ndarray:
-    """The Trainer's SavedModel (serving_default, raw tf.Examples) on the eval split: P(>50K) per row."""
+def model_test(model_dir: str, test: Dict[str, list]) -> np.ndarray:
+    """The Trainer's SavedModel (serving_default, raw tf.Examples) on the test split: P(>50K) per row."""
     import tensorflow as tf
 
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
-    rows = evaluation["_serialized"]
+    rows = test["_serialized"]
     return np.concatenate([serve(examples=tf.constant(rows[i:i + 1024]))["probabilities"].numpy()[:, 1]
                            for i in range(0, len(rows), 1024)])
 
@@ -118,7 +120,7 @@ def scores(labels: np.ndarray, p: np.ndarray) -> Tuple[float, float]:
 
 
 def paired_bootstrap(labels, p_model, p_gbdt, n=BOOTSTRAP, seed=0):
-    """95 % intervals of (accuracy, AUC) of the model minus the GBDT, resampling eval rows."""
+    """95 % intervals of (accuracy, AUC) of the model minus the GBDT, resampling test rows."""
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n):
@@ -152,16 +154,16 @@ def main() -> int:
                   f"auc={metric(run.metrics, 'auc'):.4f} wall={run.seconds:.0f} s load={runs[-1][2]:.1f}", flush=True)
         rerun = timed_run(with_seed(base, args.first_seed), bench, "rerun")
         examples = runs[0][1].output_uri(nodes.EXAMPLE_GEN, "examples")
-        train, evaluation = read_split(examples, "train"), read_split(examples, "eval")
-        labels = labels_of(evaluation)
-        p_gbdt = gbdt_eval(train, evaluation)
-        p_models = [model_eval(os.path.join(run.output_uri(nodes.TRAINER, "model"), "Format-Serving"), evaluation)
+        train, test = read_split(examples, TRAIN_SPLIT), read_split(examples, TEST_SPLIT)
+        labels = labels_of(test)
+        p_gbdt = gbdt_test(train, test)
+        p_models = [model_test(os.path.join(run.output_uri(nodes.TRAINER, "model"), "Format-Serving"), test)
                     for _, run, _ in runs]
 
     print(f"\ncensus benchmark: model={base.custom_config.get('model')} max_trials={base.tuner_max_trials} "
           f"tuner_steps={base.tuner_train_steps} train_steps={base.train_steps} "
           f"hparams={base.custom_config.get('hparams', {})} seeds={args.seeds} data md5={bench.version['md5']}")
-    print(f"train rows {len(train[F.LABEL_KEY])}, eval rows {len(labels)} (ExampleGen's splits, both models)")
+    print(f"train rows {len(train[F.LABEL_KEY])}, test rows {len(labels)} (ExampleGen's splits, both models)")
     print_components(runs[0][1].result, "component (first run)")
     accuracies, aucs = [], []
     for (seed, run, load), p_model in zip(runs, p_models):
@@ -173,7 +175,7 @@ def main() -> int:
               f"{scores(labels, p_model)[0]:.4f} / {scores(labels, p_model)[1]:.4f}) blessed={run.result.blessed} "
               f"wall={run.seconds:.0f} s load={load:.1f} [{times}]")
     gbdt_accuracy, gbdt_auc = scores(labels, p_gbdt)
-    print(f"pipeline eval split: accuracy {format_spread(accuracies)}  auc {format_spread(aucs)}")
+    print(f"pipeline test split: accuracy {format_spread(accuracies)}  auc {format_spread(aucs)}")
     print(f"GBDT (HistGradientBoosting {GBDT_PARAMS}, deterministic): accuracy={gbdt_accuracy:.4f} auc={gbdt_auc:.4f}")
     for (seed, _, _), accuracy, auc, p_model in zip(runs, accuracies, aucs, p_models):
         ci_accuracy, ci_auc = paired_bootstrap(labels, p_model, p_gbdt)

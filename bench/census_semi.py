@@ -3,8 +3,8 @@ pre-trained + fine-tuned TabTransformer vs the same TabTransformer trained on th
 
 Both arms run the census pipeline in profile "semi" (no Tuner, identical hyperparameters, the same
 labelled rows: a hash of each row picks them) in one home, so ExampleGen/Transform run once and
-every run is evaluated by TFMA on the same eval split. The pre-trained arm first does masked-column
-reconstruction on every training row without labels. Prints eval-split AUC and accuracy per arm and
+every run is evaluated by TFMA on the same test split. The pre-trained arm first does masked-column
+reconstruction on every training row without labels. Prints test-split AUC and accuracy per arm and
 seed, their mean ± sample standard deviation, the pre-training loss, and wall times.
 Usage: .venv/bin/python bench/census_semi.py [--home DIR] [--label-fraction 0.1] [--seeds 2] [--first-seed 42]
        [--pretrain-epochs N] [--train-steps N] [--full-labels]   (--full-labels adds a 100 %-label reference)

@@ -1,9 +1,9 @@
 """Heart benchmark (not a test): the 303-row Cleveland data, default budget.
 
 Runs the pipeline once per training seed in one home (the seed only changes the Trainer, so every
-run after the first reuses ExampleGen/Transform from the cache), then prints eval-split accuracy and
+run after the first reuses ExampleGen/Transform from the cache), then prints test-split accuracy and
 AUC per seed with their mean ± sample standard deviation, wall time per component of the first run, and each run's wall time.
-The eval split is ~70 rows, so the per-seed spread says how much of a difference is noise.
+The test split is ~60 rows, so the per-seed spread says how much of a difference is noise.
 Usage: .venv/bin/python bench/heart.py [--home DIR] [--data-root data] [--seeds 3] [--train-steps N]
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def main() -> int:
         aucs.append(metric(m, "auc"))
         print(f"seed {seed}: accuracy={accuracies[-1]:.4f} auc={aucs[-1]:.4f} "
               f"examples={int(m.get('example_count', 0))} blessed={run.result.blessed} wall={run.seconds:.1f} s")
-    print(f"eval split over {len(runs)} seeds: accuracy {format_spread(accuracies)}  auc {format_spread(aucs)}")
+    print(f"test split over {len(runs)} seeds: accuracy {format_spread(accuracies)}  auc {format_spread(aucs)}")
     print(f"total wall time: {sum(r.seconds for _, r in runs):.1f} s (first run {runs[0][1].seconds:.1f} s)")
     return 0
 

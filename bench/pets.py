@@ -1,12 +1,12 @@
 """Pets benchmark (not a test): the real photos in data/pets with the default budget.
 
-Prints eval-split accuracy / AUC (overall and per class), training images/s (measured by the
+Prints test-split accuracy / AUC (overall and per class), training images/s (measured by the
 Trainer's throughput callback, validation excluded), wall time per component and in total.
 Usage: .venv/bin/python bench/pets.py [--profile default|gpu] [--home DIR] [--data-root data]
                                       [--max-trials N] [--tuner-steps N] [--train-steps N]
                                       [--hparams-json JSON] [--seeds 2] [--first-seed 42] [--json FILE]
 One pipeline run per training seed in one home (the second run reuses the first one's ExampleGen and
-Transform), then mean ± sample standard deviation of the eval metrics over the seeds.
+Transform), then mean ± sample standard deviation of the test metrics over the seeds.
 """
 from __future__ import annotations
 
@@ -72,13 +72,13 @@ def main() -> int:
         print(f"total wall time:                  {row['run'].seconds:7.1f} s")
         print(f"training throughput:              {throughput['images_per_second']} images/s "
               f"(every training batch but the first; {throughput['images']} images in {throughput['train_seconds']:.0f} s)")
-        print(f"eval split: accuracy={metric(m, 'binary_accuracy'):.4f} auc={metric(m, 'auc'):.4f} "
+        print(f"test split: accuracy={metric(m, 'binary_accuracy'):.4f} auc={metric(m, 'auc'):.4f} "
               f"examples={int(m.get('example_count', 0))} blessed={result.blessed} skipped_files={row['skipped']}")
         for name, values in sorted(row["per_slice"].items()):
             if name != "Overall":
                 print(f"  {name}: accuracy={values.get('binary_accuracy', float('nan')):.4f} "
                       f"examples={int(values.get('example_count', 0))}")
-    print(f"\neval split over {len(rows)} seed(s): "
+    print(f"\ntest split over {len(rows)} seed(s): "
           f"accuracy {format_spread([metric(r['run'].metrics, 'binary_accuracy') for r in rows])}  "
           f"auc {format_spread([metric(r['run'].metrics, 'auc') for r in rows])}")
     if args.json:

@@ -1,11 +1,11 @@
 """Reviews benchmark (not a test): fine-tune the packaged MiniLM BERT on the real IMDB data.
 
-Prints eval-split accuracy/AUC/F1, the pipeline Trainer's fine-tuning throughput (examples/s), the
+Prints test-split accuracy/AUC/F1, the pipeline Trainer's fine-tuning throughput (examples/s), the
 throughput of a plain transformers TFBertForSequenceClassification.fit on the same tokenised data
 in this process, their ratio, and the wall time.
 Usage: .venv/bin/python bench/reviews.py [--home DIR] [--profile default|gpu] [--train-steps N]
        [--hparams-json JSON] [--seeds 2] [--first-seed 42]
-One pipeline run per training seed in one home, then mean ± sample standard deviation of the eval
+One pipeline run per training seed in one home, then mean ± sample standard deviation of the test
 metrics over the seeds.
 """
 from __future__ import annotations
@@ -112,11 +112,11 @@ def main() -> int:
         print(f"\n[seed {seed}] load average at start {load:.1f} on {os.cpu_count()} cores"
               + ("" if seed == runs[0][0] else " (Transform and the steps before it cached from the first run)"))
         print_components(result)
-        print(f"eval split: accuracy={metric(m, 'binary_accuracy'):.4f} auc={metric(m, 'auc'):.4f} "
+        print(f"test split: accuracy={metric(m, 'binary_accuracy'):.4f} auc={metric(m, 'auc'):.4f} "
               f"f1={metric(m, 'f1_score'):.4f} examples={int(m.get('example_count', 0))} blessed={result.blessed}")
         print(f"fine-tuning throughput in the pipeline's Trainer: {stats['train_examples_per_second']:.2f} ex/s")
         print(f"total pipeline wall time: {run.seconds:.0f} s")
-    print(f"\neval split over {len(runs)} seed(s): "
+    print(f"\ntest split over {len(runs)} seed(s): "
           f"accuracy {format_spread([metric(r.metrics, 'binary_accuracy') for _, r, _, _ in runs])}  "
           f"auc {format_spread([metric(r.metrics, 'auc') for _, r, _, _ in runs])}  "
           f"f1 {format_spread([metric(r.metrics, 'f1_score') for _, r, _, _ in runs])}")

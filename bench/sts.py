@@ -1,7 +1,8 @@
-"""STS benchmark (not a test): fine-tune the packaged MiniLM on STS-B train through the pipeline,
-then score the benchmark's test split once, side by side with the untuned checkpoint.
+"""STS benchmark (not a test): fine-tune the packaged MiniLM on STS-B train through the pipeline
+(validated on dev, the pipeline's validation split), then score dev and test side by side with the
+untuned checkpoint.
 
-Prints the Evaluator's dev-split (the pipeline's "eval" split) Spearman/Pearson and blessing, then
+Prints the Evaluator's test-split Spearman/Pearson and blessing, then
 Spearman and Pearson × 100 on dev and test for the untuned checkpoint and for the fine-tuned model
 (the Trainer's exported SavedModel, through its serving_default signature), the wall time per
 component and the total.
@@ -91,7 +92,7 @@ def main() -> int:
                 fine_tuned = served_similarity(candidate, first, second)
                 scores.setdefault((folder, "fine-tuned"), []).append(
                     (100 * spearman(gold, fine_tuned), 100 * pearson(gold, fine_tuned)))
-            print(f"[seed {seed}] dev spearman={metric(run.metrics, 'spearman'):.4f} wall={run.seconds:.0f} s",
+            print(f"[seed {seed}] test spearman={metric(run.metrics, 'spearman'):.4f} wall={run.seconds:.0f} s",
                   flush=True)
 
     print(f"sts benchmark: train_steps={task.train_steps} batch={hparams['batch_size']} "
@@ -100,7 +101,7 @@ def main() -> int:
         result, m = run.result, run.result.metrics
         print(f"\n[seed {seed}]" + ("" if seed == runs[0][0] else " (Transform and the steps before it cached)"))
         print_components(result)
-        print(f"Evaluator (dev split): spearman={metric(m, 'spearman'):.4f} "
+        print(f"Evaluator (test split): spearman={metric(m, 'spearman'):.4f} "
               f"pearson={metric(m, 'pearson'):.4f} examples={int(m.get('example_count', 0))} "
               f"blessed={result.blessed} {'; '.join(result.reasons)}")
         print(f"total pipeline wall time: {run.seconds:.0f} s")

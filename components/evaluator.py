@@ -118,12 +118,14 @@ class EvaluatorSpec(standard_component_specs.EvaluatorSpec):
 
 
 class Evaluator(TfxEvaluator):
-    """TFX's Evaluator (same inputs, outputs and id) for an EvalConfig, plus `custom_op_modules`."""
+    """TFX's Evaluator (same inputs, outputs and id) for an EvalConfig and the `example_splits` it
+    reads, plus `custom_op_modules`."""
 
     SPEC_CLASS = EvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(CustomOpsExecutor)
 
     def __init__(self, *, examples, model, eval_config, baseline_model=None,
+                 example_splits: Optional[Sequence[str]] = None,
                  custom_op_modules: Optional[Sequence[str]] = None,
                  slice_min_examples: Optional[Dict[str, int]] = None):
         spec = EvaluatorSpec(
@@ -132,7 +134,8 @@ class Evaluator(TfxEvaluator):
             baseline_model=baseline_model,
             eval_config=eval_config,
             fairness_indicator_thresholds=json_utils.dumps(None),
-            example_splits=json_utils.dumps(None),
+            # None: TFX's default, the "eval" split.
+            example_splits=json_utils.dumps(list(example_splits) if example_splits else None),
             custom_op_modules=json.dumps(list(custom_op_modules)) if custom_op_modules else None,
             slice_min_examples=json.dumps(dict(slice_min_examples)) if slice_min_examples else None,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),

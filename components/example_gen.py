@@ -33,6 +33,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from components import data_version as dv
+from models.common.contract import SPLITS
 
 # Custom properties on the Examples artifact.
 PROP_INVALID_UTF8_ROWS = "invalid_utf8_rows"
@@ -356,24 +357,30 @@ class VersionedCsvExecutor(BaseExampleGenExecutor):
             artifact.set_string_custom_property(PROP_EMPTY_VALUES, json.dumps(report["empty_values"], sort_keys=True))
 
 
+def split_output_config(split_ratio, partition_feature_name: Optional[str] = None) -> example_gen_pb2.Output:
+    """Hash buckets train:validation:test (models.common.contract.SPLITS, in that order), on the
+    whole record or on `partition_feature_name`: a record's split depends on its content only."""
+    ratio = [int(n) for n in split_ratio]
+    if len(ratio) != len(SPLITS) or min(ratio) < 1:
+        raise ValueError(f"split_ratio {tuple(split_ratio)} must give {len(SPLITS)} positive bucket counts "
+                         f"({':'.join(SPLITS)})")
+    config = example_gen_pb2.SplitConfig(
+        splits=[example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=n) for name, n in zip(SPLITS, ratio)])
+    if partition_feature_name:  # a oneof: set, even to "", it names the feature to hash
+        config.partition_feature_name = partition_feature_name
+    return example_gen_pb2.Output(split_config=config)
+
+
 def csv_example_gen(
     input_base: str,
     data_version: Mapping[str, Any],
-    split_ratio=(4, 1),
+    split_ratio,
     component_id: str = "ExampleGen",
     output_config: Optional[example_gen_pb2.Output] = None,
 ):
-    """A CSV ExampleGen with a deterministic hash-based train/eval split."""
+    """A CSV ExampleGen with a deterministic hash-based train/validation/test split."""
     if output_config is None:
-        train, eval_ = split_ratio
-        output_config = example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[
-                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train),
-                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_),
-                ]
-            )
-        )
+        output_config = split_output_config(split_ratio)
     return FileBasedExampleGen(
         input_base=input_base,
         output_config=output_config,
@@ -391,7 +398,7 @@ def presplit_csv_example_gen(
 ):
     """A CSV ExampleGen for data that comes already split (e.g. a benchmark's train/dev/test):
     `splits` maps an output split name to a file pattern under input_base, e.g.
-    {"train": "train/*", "eval": "dev/*"}. The output keeps exactly those splits (an empty output
+    {"train": "train/*", "validation": "dev/*", "test": "test/*"}. The output keeps exactly those splits (an empty output
     config: no re-splitting), so split_ratio does not apply."""
     input_config = example_gen_pb2.Input(
         splits=[example_gen_pb2.Input.Split(name=name, pattern=pattern) for name, pattern in splits.items()]

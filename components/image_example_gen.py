@@ -7,7 +7,7 @@ Only files that start with the JPEG or PNG magic bytes *and* decode are kept. An
 truncated or corrupt photo, a stray Thumbs.db) is skipped with a warning naming it; the Examples
 artifact records how many files were skipped and which (custom properties `skipped_count`,
 `skipped_files`), and the full list with reasons is written next to the splits as
-`ingest_report-*.json`. The train/eval split hashes the `filename` feature (ExampleGen's
+`ingest_report-*.json`. The train/validation/test split hashes the `filename` feature (ExampleGen's
 `partition_feature_name`), so a file's split depends on its name only.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 
 from components import data_version as dv
+from components.example_gen import split_output_config as csv_split_output_config
 
 IMAGE_FEATURE = "image"
 LABEL_FEATURE = "label"
@@ -243,28 +244,19 @@ class ImageExampleGenExecutor(BaseExampleGenExecutor):
             artifact.set_string_custom_property(PROP_SKIPPED_FILES, skipped_files_property(names))
 
 
-def split_output_config(split_ratio=(4, 1)) -> example_gen_pb2.Output:
-    """train/eval hash buckets on the `filename` feature: deterministic per file name."""
-    train, eval_ = split_ratio
-    return example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=int(train)),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=int(eval_)),
-            ],
-            partition_feature_name=FILENAME_FEATURE,
-        )
-    )
+def split_output_config(split_ratio) -> example_gen_pb2.Output:
+    """train/validation/test hash buckets on the `filename` feature: deterministic per file name."""
+    return csv_split_output_config(split_ratio, partition_feature_name=FILENAME_FEATURE)
 
 
 def image_example_gen(
     input_base: str,
     data_version: Mapping[str, Any],
-    split_ratio=(4, 1),
+    split_ratio,
     component_id: str = "ImageExampleGen",
     output_config: Optional[example_gen_pb2.Output] = None,
 ):
-    """An ExampleGen over <input_base>/<class>/<image> with a deterministic train/eval split
+    """An ExampleGen over <input_base>/<class>/<image> with a deterministic train/validation/test split
     (the TaskConfig.example_gen callable)."""
     return FileBasedExampleGen(
         input_base=input_base,

@@ -84,7 +84,7 @@ def check_served(served: Dict[str, Any], contract: Contract, custom_op_modules: 
         raise CheckFailed("signature", f"{SERVING_SIGNATURE} takes {shown}; the contract is one string input "
                                        f"'examples' (serialized tf.Examples)")
     if error and stage == "predict":
-        raise CheckFailed("predict", f"{SERVING_SIGNATURE} failed on {served.get('examples')} eval-split examples "
+        raise CheckFailed("predict", f"{SERVING_SIGNATURE} failed on {served.get('examples')} sample examples "
                                      f"without their label: {error}")
     if error:
         raise CheckFailed("latency", f"timing {SERVING_SIGNATURE} failed: {error}")

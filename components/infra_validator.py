@@ -4,7 +4,7 @@ Between the Evaluator and the Pusher. Only a model the Evaluator blessed is vali
 output says "not blessed by the Evaluator" and nothing is started. The check runs without Docker or
 TF Serving binaries (it is an ordinary container step on Kubeflow, in the pipeline image):
 
-1. A sample of eval-split raw examples (ExampleGen's Examples) with the task's label removed, as a
+1. A sample of validation-split raw examples (ExampleGen's Examples) with the task's label removed, as a
    serving client would send them.
 2. A fresh Python process (`python -m components.serving_check`) that imports only TensorFlow and
    the task's declared custom-op modules (TaskConfig.custom_op_modules) loads the SavedModel (the
@@ -45,7 +45,7 @@ from components import serving_check
 from components.infra_checks import (
     TOLERANCE, CheckFailed, Contract, check_consistency, check_served, check_values,
 )
-from models.common.contract import SERVING_SIGNATURE
+from models.common.contract import SERVING_SIGNATURE, VALIDATION_SPLIT
 from models.common.training_info import SERVING_MODEL_DIR
 
 BLESSING_KEY = "blessing"
@@ -61,7 +61,8 @@ REPORT_FILE = "infra_validation.json"
 SERVING_LOG_FILE = "serving_process.log"
 
 BATCH_SIZES = (1, 64)
-EVAL_SPLIT = "eval"
+# Validation, not test: the test split is the Evaluator's alone.
+SAMPLE_SPLIT = VALIDATION_SPLIT
 NOT_BLESSED_BY_EVALUATOR = "not blessed by the Evaluator"
 DEFAULT_SAMPLE_SIZE = 64
 DEFAULT_CALLS = 30
@@ -91,10 +92,10 @@ def latencies(blessing) -> Dict[str, float]:
 
 
 def read_sample(examples, label_key: str, size: int) -> List[bytes]:
-    """Up to `size` serialized eval-split tf.Examples, without the label (what a client sends)."""
+    """Up to `size` serialized validation-split tf.Examples, without the label (what a client sends)."""
     import tensorflow as tf
 
-    split_uri = artifact_utils.get_split_uri([examples], EVAL_SPLIT)
+    split_uri = artifact_utils.get_split_uri([examples], SAMPLE_SPLIT)
     files = sorted(f for f in tf.io.gfile.glob(os.path.join(split_uri, "*")) if not tf.io.gfile.isdir(f))
     sample: List[bytes] = []
     for path in files:
@@ -107,7 +108,7 @@ def read_sample(examples, label_key: str, size: int) -> List[bytes]:
         if len(sample) >= size:
             break
     if not sample:
-        raise CheckFailed("sample", f"no eval-split examples under {split_uri}")
+        raise CheckFailed("sample", f"no {SAMPLE_SPLIT}-split examples under {split_uri}")
     return sample
 
 
@@ -203,7 +204,7 @@ def validate(model_dir: str, sample: Sequence[bytes], contract: Contract, custom
     passed("load", f"loaded in {served.get('load_seconds')} s with custom-op modules "
                    f"{list(custom_op_modules) or 'none'}")
     passed("signature", f"{SERVING_SIGNATURE}(examples: string)")
-    passed("predict", f"answered {served.get('examples')} eval-split examples")
+    passed("predict", f"answered {served.get('examples')} {SAMPLE_SPLIT}-split examples")
     passed("outputs", f"returns {contract.output!r}")
     passed("dtype", "float32")
     sizes = sorted({int(served.get("examples") or 0), *BATCH_SIZES} - {0})
@@ -288,7 +289,7 @@ class Executor(base_executor.BaseExecutor):
             report["checks"].append({"check": "model_blessing", "passed": True, "detail": "blessed by the Evaluator"})
             size = int(exec_properties.get("sample_size") or DEFAULT_SAMPLE_SIZE)
             sample = read_sample(examples, exec_properties["label_key"], size)
-            report["sample"] = {"split": EVAL_SPLIT, "examples": len(sample), "label_removed": exec_properties["label_key"],
+            report["sample"] = {"split": SAMPLE_SPLIT, "examples": len(sample), "label_removed": exec_properties["label_key"],
                                 "source": examples.uri}
             with tempfile.TemporaryDirectory(prefix="infra-validation-") as workdir:
                 try:

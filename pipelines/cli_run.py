@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from models.common.contract import TEST_SPLIT
 from pipelines.cli import CliError, add_beam_arg_option, console, non_negative_int, positive_int, task_or_error
 from pipelines.tasks import KNOWN_TASKS, load_task
 
@@ -189,7 +190,7 @@ def print_outcome(task, outcome) -> None:
         console.print(f"  [yellow]not registered[/]: {escape(outcome.registry_reason or '')}")
     shown = headline_metrics(task, outcome.metrics)
     if shown:
-        console.print("  metrics (eval split, overall): " + ", ".join(
+        console.print(f"  metrics ({TEST_SPLIT} split, overall): " + ", ".join(
             f"{k}={int(v)}" if k == "example_count" else f"{k}={fmt(v)}" for k, v in shown.items()
         ))
     if outcome.report_path:

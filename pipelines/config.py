@@ -78,8 +78,9 @@ class TaskConfig:
     eval_steps: int = 100
     tuner_max_trials: int = 4
     tuner_train_steps: int = 300
-    # Hash buckets of the train/eval split ExampleGen makes (train:eval).
-    split_ratio: Sequence[int] = (4, 1)
+    # Hash buckets of the split ExampleGen makes, train:validation:test (models.common.contract.SPLITS).
+    # The Tuner and the Trainer read train and validation; the Evaluator reads test alone.
+    split_ratio: Sequence[int] = (8, 1, 1)
     # Free-form settings handed to run_fn / tuner_fn as fn_args.custom_config.
     custom_config: Mapping[str, Any] = field(default_factory=dict)
     resources: Mapping[str, ComponentResources] = field(default_factory=dict)

@@ -13,7 +13,9 @@ from components.infra_validator import InfraValidator
 from components.registrar import Registrar
 from components.evaluator import Evaluator
 from components.strict_example_validator import StrictExampleValidator
-from models.common.contract import LABEL_XF, SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from models.common.contract import (
+    LABEL_XF, SERVING_SIGNATURE, TEST_SPLIT, TRAIN_SPLIT, TRANSFORM_SIGNATURE, VALIDATION_SPLIT,
+)
 from pipelines import nodes
 from pipelines.config import EvalSpec, TaskConfig, import_object
 
@@ -144,10 +146,14 @@ def create_pipeline(
         label_key=task.label_key,
         num_classes=len(task.class_names),
     ).with_id(nodes.EXAMPLE_VALIDATOR)
+    # Analysed on train; train and validation transformed for the Tuner and the Trainer. Test is
+    # left out, so nothing that selects a model can read it: the Evaluator reads ExampleGen's raw
+    # test split through the model's transform_features signature.
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=task.preprocessing_fn,
+        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN_SPLIT], transform=[TRAIN_SPLIT, VALIDATION_SPLIT]),
     ).with_id(nodes.TRANSFORM)
     # Transform must not start on data the validator rejected.
     transform.add_upstream_node(example_validator)
@@ -167,8 +173,8 @@ def create_pipeline(
             tuner_fn=task.tuner_fn,
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
-            train_args=tfx.proto.TrainArgs(num_steps=task.tuner_train_steps),
-            eval_args=tfx.proto.EvalArgs(num_steps=task.eval_steps),
+            train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT], num_steps=task.tuner_train_steps),
+            eval_args=tfx.proto.EvalArgs(splits=[VALIDATION_SPLIT], num_steps=task.eval_steps),
             custom_config={**custom_config, "max_trials": task.tuner_max_trials},
         ).with_id(nodes.TUNER)
         hyperparameters = tuner.outputs["best_hyperparameters"]
@@ -180,8 +186,8 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         hyperparameters=hyperparameters,
-        train_args=tfx.proto.TrainArgs(num_steps=task.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=task.eval_steps),
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN_SPLIT], num_steps=task.train_steps),
+        eval_args=tfx.proto.EvalArgs(splits=[VALIDATION_SPLIT], num_steps=task.eval_steps),
         custom_config=custom_config,
     ).with_id(nodes.TRAINER)
     components.append(trainer)
@@ -190,6 +196,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=baseline_node.outputs["model"] if baseline_node else None,
         eval_config=build_eval_config(task),
+        example_splits=[TEST_SPLIT],
         custom_op_modules=task.custom_op_modules,
         slice_min_examples={",".join(g.feature_keys): g.min_examples for g in task.eval.slice_gates},
     ).with_id(nodes.EVALUATOR)

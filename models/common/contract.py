@@ -11,3 +11,11 @@ SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
 # The serving output of a classifier: float32 [batch, num_classes], in the task's class order.
 PROBABILITIES = "probabilities"
+
+# The splits ExampleGen writes, in this order. Selection (the Tuner's objective, the Trainer's
+# validation passes, early stopping, checkpoint choice) reads VALIDATION only; TEST is read by the
+# Evaluator alone (gates, slices, baseline comparison), so its numbers are untouched by selection.
+TRAIN_SPLIT = "train"
+VALIDATION_SPLIT = "validation"
+TEST_SPLIT = "test"
+SPLITS = (TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT)

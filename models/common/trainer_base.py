@@ -67,7 +67,7 @@ def apply_seed(keras_module, seed: int, deterministic: bool) -> None:
 
 
 def fit_callbacks(keras_module, log_dir: str, early_stopping_patience: Optional[int]) -> list:
-    """TensorBoard logs, plus early stopping on the eval loss (best weights kept) when a patience
+    """TensorBoard logs, plus early stopping on the validation loss (best weights kept) when a patience
     is given."""
     callbacks = [keras_module.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch")]
     if early_stopping_patience:

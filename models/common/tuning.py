@@ -14,7 +14,7 @@ class WarmStartBayesianOracle(keras_tuner.oracles.BayesianOptimizationOracle):
     until enough points, then the Gaussian process).
 
     min_improvement: another trial ranks above the defaults only when its score is better by more
-    than this. Short, cheap trials on a small eval split are noisy, and a margin of about one
+    than this. Short, cheap trials on a small validation split are noisy, and a margin of about one
     standard error keeps a lucky draw from replacing the defaults.
     """
 

@@ -1,4 +1,5 @@
 """Columns of the STS benchmark data (data/sts/{train,dev,test}/sts-*.csv) and their roles."""
+from models.common.contract import TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT
 
 # The importer writes these columns (the first seven tab-separated fields of the original files).
 CSV_COLUMNS = ("genre", "filename", "year", "id", "score", "sentence1", "sentence2")
@@ -10,9 +11,9 @@ GENRE_KEY = "genre"  # slices: main-news / main-captions / main-forum(s)
 # The `embed` serving signature reads this feature.
 TEXT_KEY = "text"
 
-# ExampleGen split name -> folder under data/sts/. "eval" is STS-B's dev set: the Trainer validates
-# on it and the Evaluator blesses on it; "test" is kept for the final report (bench/sts.py).
-SPLITS = {"train": "train", "eval": "dev", "test": "test"}
+# ExampleGen split name -> folder under data/sts/: the benchmark's own split. STS-B's dev set is the
+# validation split the Trainer validates on; its test set is the one the Evaluator blesses and reports on.
+SPLITS = {TRAIN_SPLIT: "train", VALIDATION_SPLIT: "dev", TEST_SPLIT: "test"}
 SOURCE_FILES = {"train": "sts-train.csv", "dev": "sts-dev.csv", "test": "sts-test.csv"}
 
 SENTENCE1_XF = "sentence1_xf"

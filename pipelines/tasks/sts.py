@@ -2,15 +2,15 @@
 packaged all-MiniLM-L6-v2 weights (the shared BERT checkpoint, tokenizer and mean pooling).
 
 Data: STS-B's own split (components.example_gen.presplit_csv_example_gen): train (5,749 pairs) to
-train, dev (1,500) as the "eval" split the Trainer validates on and the Evaluator blesses on, test (1,379) left for the final
-report (bench/sts.py), as the benchmark's readme asks.
+train, dev (1,500) as the validation split the Trainer validates on, test (1,379) as the test split
+the Evaluator alone reads (blessing, slices, the registry's metrics).
 Model (models/sts/model.py): siamese BERT -> mean pooling -> cosine similarity; loss: squared error
 between the cosine and score / 5; AdamW (weight decay 0.01) with 10 % linear warmup then linear decay.
 Default budget: 4 epochs at batch 16 (1,440 steps; sentence-transformers' STS-B recipe), lr 2e-5.
 No Tuner.
 Evaluation (TFMA, custom metrics models/sts/metrics.py): Pearson and Spearman of the predicted
-cosine against the gold score, overall and per genre. Blessed when dev Spearman ≥ 0.87 (the untuned
-checkpoint scores 0.867 on dev: a blessed model must beat it) and at most 0.005 below the latest
+cosine against the gold score, overall and per genre. Blessed when test Spearman ≥ 0.83 (the untuned
+checkpoint scores 0.820 on test: a blessed model must beat it) and at most 0.005 below the latest
 blessed model.
 """
 from pathlib import Path
@@ -75,7 +75,7 @@ TASK = TaskConfig(
     data_dir="sts",
     label_key=F.LABEL_KEY,
     class_names=(),  # a similarity score, not classes
-    # The benchmark's own split: train/* -> train, dev/* -> eval, test/* -> test (no re-splitting).
+    # The benchmark's own split: train/* -> train, dev/* -> validation, test/* -> test (no re-splitting).
     example_gen="components.example_gen.presplit_csv_example_gen",
     example_gen_args={"splits": {split: f"{folder}/*" for split, folder in F.SPLITS.items()}},
     preprocessing_fn="models.sts.preprocessing.preprocessing_fn",
@@ -89,7 +89,7 @@ TASK = TaskConfig(
         metrics=(f"{METRICS_MODULE}.SpearmanCorrelation", f"{METRICS_MODULE}.PearsonCorrelation"),
         slices=((), (F.GENRE_KEY,)),
         threshold_metric=f"{METRICS_MODULE}.SpearmanCorrelation",
-        min_value=0.87,
+        min_value=0.83,
         max_regression=0.005,
         positive_class_id=None,
         prediction_key=F.SIMILARITY,
@@ -106,9 +106,8 @@ TASK = TaskConfig(
         "the L2-normalised sentence embeddings, for semantic search or clustering of short English sentences."
     ),
     limitations=(
-        "Fine-tuned on the 5,749 STS benchmark training pairs (news headlines, image captions, forum posts); dev "
-        "Spearman about 0.89, lower on news and forums (~0.81-0.83) than on captions (~0.93), and about 0.86 on "
-        "the test split. The score is a cosine in [-1, 1], not a calibrated probability nor the 0-5 STS scale. "
+        "Fine-tuned on the 5,749 STS benchmark training pairs (news headlines, image captions, forum posts); test "
+        "Spearman about 0.86 (dev about 0.89), lower on news and forums than on captions. The score is a cosine in [-1, 1], not a calibrated probability nor the 0-5 STS scale. "
         "Sentences are cut at 64 WordPiece tokens; English only; other domains (legal, medical, code) are "
         "untested. It inherits the pretrained checkpoint's biases. Not a paraphrase or plagiarism detector for "
         "decisions about people."

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from models.common.contract import SPLITS, TRAIN_SPLIT, VALIDATION_SPLIT
 from pipelines import nodes
 from pipelines.outcome import data_notes
 from tests.csv_data import _write_lines, records as _records, run_until as _run_until
@@ -32,12 +33,16 @@ def test_invalid_utf8_in_review_text_is_replaced_counted_and_kept(tmp_path):
     assert data_notes(examples) == [
         "2 row(s) had invalid UTF-8, replaced by U+FFFD (reviews.csv:9, reviews.csv:32)"
     ]
-    # Every review reaches Transform (none dropped); the repaired ones carry U+FFFD, valid UTF-8.
+    # Every review reaches a split (none dropped), and Transform gets every train and validation
+    # one (test is the Evaluator's alone); the repaired ones carry U+FFFD, valid UTF-8.
+    raw = {split: _records(examples.uri, split) for split in SPLITS}
+    assert sum(len(rows) for rows in raw.values()) == 60
     transformed = record.nodes[nodes.TRANSFORM].output("transformed_examples").uri
-    texts = [t for split in ("train", "eval") for e in _records(transformed, split)
+    texts = [t for split in (TRAIN_SPLIT, VALIDATION_SPLIT) for e in _records(transformed, split)
              for t in e.features.feature[RF.TEXT_XF].bytes_list.value]
-    assert len(texts) == 60
-    repaired = [t.decode("utf-8") for t in texts if "\ufffd".encode() in t]
+    assert len(texts) == len(raw[TRAIN_SPLIT]) + len(raw[VALIDATION_SPLIT])
+    repaired = [t.decode("utf-8") for rows in raw.values() for e in rows
+                for t in e.features.feature[RF.TEXT_KEY].bytes_list.value if "\ufffd".encode() in t]
     assert sorted(repaired) == ["caf\ufffd \ufffd\ufffd a dull film", "caf\ufffd \ufffd\ufffd a great film"]
 
 

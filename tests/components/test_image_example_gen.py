@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from components import image_example_gen as ieg
+from models.common.contract import SPLITS, TEST_SPLIT, TRAIN_SPLIT, VALIDATION_SPLIT
 from models.pets import features as F
 from pipelines import lineage
 from pipelines.outcome import data_notes
@@ -18,6 +19,7 @@ from tests.csv_data import records as _records
 from tests.pets_images import encode, synthetic_image, write_pets, write_truncated_jpeg
 
 VERSION = {"md5": "0123abcd.dir", "dirty": False, "target": "data.dvc"}
+RATIO = (3, 1, 1)  # train:validation:test hash buckets
 
 
 def run_image_example_gen(input_base, out_uri, data_version=VERSION):
@@ -26,7 +28,7 @@ def run_image_example_gen(input_base, out_uri, data_version=VERSION):
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
 
-    component = ieg.image_example_gen(str(input_base), data_version)
+    component = ieg.image_example_gen(str(input_base), data_version, RATIO)
     props = {
         k: proto_utils.proto_to_json(v) if isinstance(v, message.Message) else v
         for k, v in component.exec_properties.items()
@@ -74,7 +76,7 @@ def test_why_unusable_checks_magic_bytes_and_decoding(tmp_path):
 
 def test_example_gen_writes_image_label_filename(ingested):
     data, examples = ingested
-    rows = read_split(examples, "train") + read_split(examples, "eval")
+    rows = [row for split in SPLITS for row in read_split(examples, split)]
     assert len(rows) == 40
     for row in rows:
         label, filename = feature(row, "label").decode(), feature(row, "filename").decode()
@@ -85,7 +87,7 @@ def test_example_gen_writes_image_label_filename(ingested):
 
 def test_corrupt_and_non_image_files_are_skipped_counted_and_recorded(ingested):
     _, examples = ingested
-    names = {feature(r, "filename") for s in ("train", "eval") for r in read_split(examples, s)}
+    names = {feature(r, "filename") for s in SPLITS for r in read_split(examples, s)}
     assert b"cat/cat.broken.jpg" not in names and b"dog/notes.txt" not in names
     props = examples.mlmd_artifact.custom_properties
     assert props[ieg.PROP_SKIPPED_COUNT].int_value == 2
@@ -113,16 +115,17 @@ def test_skipped_files_are_named_in_a_warning(tmp_path, caplog):
 
 
 def test_split_depends_on_the_file_name_only(ingested, tmp_path):
-    """Same names -> same split, even when every image's bytes differ; both splits non-empty."""
+    """Same names -> same split, even when every image's bytes differ; every split non-empty."""
     data, first = ingested
     copy = write_pets(tmp_path / "data", per_class=20, seed=99)  # same names, different pixels
     shutil.copy(data / "cat" / "cat.broken.jpg", copy / "cat")
     second = run_image_example_gen(copy, tmp_path / "examples")
-    for split in ("train", "eval"):
+    for split in SPLITS:
         a = sorted(feature(r, "filename") for r in read_split(first, split))
         b = sorted(feature(r, "filename") for r in read_split(second, split))
         assert a == b and a, split
-    assert len(read_split(first, "eval")) < len(read_split(first, "train"))
+    assert len(read_split(first, VALIDATION_SPLIT)) < len(read_split(first, TRAIN_SPLIT))
+    assert len(read_split(first, TEST_SPLIT)) < len(read_split(first, TRAIN_SPLIT))
 
 
 def test_no_images_at_all_is_a_clear_error(tmp_path):
@@ -151,7 +154,7 @@ def test_corrupt_image_is_skipped_counted_and_never_reaches_training(tmp_path):
         "input_base": str(tmp_path / "pets"),
         "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="images", pattern=ieg.INPUT_PATTERN)])),
-        "output_config": proto_utils.proto_to_json(ieg.split_output_config((4, 1))),
+        "output_config": proto_utils.proto_to_json(ieg.split_output_config(RATIO)),
         "custom_config": proto_utils.proto_to_json(dv.to_custom_config({"md5": "untracked", "dirty": True})),
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
@@ -159,7 +162,7 @@ def test_corrupt_image_is_skipped_counted_and_never_reaches_training(tmp_path):
     assert examples.get_int_custom_property("skipped_count") == 1
     assert examples.get_string_custom_property("skipped_files") == "cat/cat.broken.jpg"
     names = [e.features.feature["filename"].bytes_list.value[0].decode()
-             for split in ("train", "eval") for e in _records(examples.uri, split)]
+             for split in SPLITS for e in _records(examples.uri, split)]
     assert len(names) == 12 and "cat/cat.broken.jpg" not in names
     record = lineage.ArtifactRecord(0, "Examples", examples.uri, "examples", {
         "skipped_count": 1, "skipped_files": "cat/cat.broken.jpg"})

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
 from components import infra_checks, infra_validator
+from models.common.contract import SPLITS, VALIDATION_SPLIT
 from tests.records import serialized_examples
 
 CLASSES = ["no", "yes"]
@@ -66,12 +67,12 @@ def export_model(root: Path, kind: str):
     return model
 
 
-def eval_examples(root: Path):
+def raw_examples(root: Path):
     """ExampleGen-like Examples: gzipped TFRecords of raw examples (label included) per split."""
     examples = standard_artifacts.Examples()
     examples.uri = str(root / "examples")
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    for split in ("train", "eval"):
+    examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
+    for split in SPLITS:
         folder = Path(examples.uri) / f"Split-{split}"
         folder.mkdir(parents=True)
         with tf.io.TFRecordWriter(str(folder / "data_tfrecord-00000-of-00001.gz"), options="GZIP") as writer:
@@ -98,7 +99,7 @@ def validate(root: Path, kind: str, *, blessed: bool = True, class_names=CLASSES
                   "custom_op_modules": json.dumps(custom_op_modules) if custom_op_modules else None,
                   "sample_size": 16, "latency_calls": 5}
     inputs = {"model": [export_model(root, kind)], "model_blessing": [model_blessing(root, blessed)],
-              "examples": [eval_examples(root)]}
+              "examples": [raw_examples(root)]}
     infra_validator.Executor().Do(inputs, {"blessing": [output]}, properties)
     report = json.loads((Path(output.uri) / infra_validator.REPORT_FILE).read_text())
     return output, report
@@ -136,7 +137,7 @@ def test_a_servable_model_is_blessed_with_its_latencies(good):
         "model_blessing", "serving_process", "load", "signature", "predict", "outputs", "dtype", "shape", "finite",
         "probabilities", "consistency", "latency"]
     assert report["latency_ms"]["64"]["calls"] == 5 and report["latency_ms"]["1"]["p50"] == latencies["batch_1_p50"]
-    assert report["sample"] == {"split": "eval", "examples": 16, "label_removed": LABEL,
+    assert report["sample"] == {"split": VALIDATION_SPLIT, "examples": 16, "label_removed": LABEL,
                                 "source": report["sample"]["source"]}
     assert report["max_abs_diff"] <= 1e-5
     served = report["serving_process"]

@@ -11,6 +11,7 @@ from models.census import features as F
 from pipelines import cli, nodes
 from tests.conftest import synthetic_census_rows, write_census_csv
 from tests.records import latest_run, serialized_examples
+from tests.registry_helpers import first_run
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +105,72 @@ def test_schema_anomaly_stops_the_pipeline_before_training(tmp_path, capsys):
     for node in (nodes.TRANSFORM, nodes.TRAINER, nodes.PUSHER):
         assert node not in record.nodes, node
     assert not (home / "serving").exists()
+
+
+def _handed(home, record, node):
+    """({input key: [tfx Artifact]}, exec properties) of one node's execution in a finished run,
+    as MLMD recorded them: what its executor was handed."""
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx.types import artifact_utils as au
+
+    from tests.records import metadata
+
+    store = metadata(home)
+    execution_id = record.nodes[node].execution_id
+    [execution] = store.get_executions_by_id([execution_id])
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type == metadata_store_pb2.Event.INPUT]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    types = {t.id: t for t in store.get_artifact_types_by_id([a.type_id for a in artifacts.values()])}
+    inputs = {}
+    for event in events:
+        artifact = artifacts[event.artifact_id]
+        inputs.setdefault(event.path.steps[0].key, []).append(au.deserialize_artifact(types[artifact.type_id], artifact))
+    properties = {}
+    for name, value in execution.custom_properties.items():
+        kind = value.WhichOneof("value")
+        properties[name] = getattr(value, kind) if kind else None
+    return inputs, properties
+
+
+def test_neither_tuner_nor_trainer_is_handed_the_test_split(census_run):
+    """The files TFX gives tuner_fn / run_fn (fn_args.train_files / eval_files), rebuilt by TFX's own
+    fn_args_utils from what the run recorded: train and validation only, and the Examples artifact
+    they were handed (Transform's output) holds no test split at all."""
+    from tfx.components.trainer import fn_args_utils
+
+    from models.common.contract import TRAIN_SPLIT, VALIDATION_SPLIT
+
+    _, home, status = census_run
+    assert status == 0
+    record = first_run(home)  # the fixture's own run, where both trained (later runs reuse them from cache)
+    transformed = record.nodes[nodes.TRANSFORM].output("transformed_examples")
+    assert sorted(os.listdir(transformed.uri)) == sorted(f"Split-{s}" for s in (TRAIN_SPLIT, VALIDATION_SPLIT))
+    for node in (nodes.TUNER, nodes.TRAINER):
+        inputs, properties = _handed(home, record, node)
+        [examples] = inputs["examples"]
+        assert examples.uri == transformed.uri, node
+        assert not any(a.type_name == "Examples" and a.uri != transformed.uri
+                       for artifacts in inputs.values() for a in artifacts), node
+        fn_args = fn_args_utils.get_common_fn_args(inputs, properties)
+        for files, split in ((fn_args.train_files, TRAIN_SPLIT), (fn_args.eval_files, VALIDATION_SPLIT)):
+            matched = [path for pattern in files for path in tf.io.gfile.glob(pattern)]
+            assert matched, (node, split)
+            assert {os.path.dirname(path) for path in matched} == {os.path.join(examples.uri, f"Split-{split}")}, node
+
+
+def test_the_evaluator_reads_the_test_split_only(census_run):
+    """TFMA's example count is the number of rows in ExampleGen's test split, and the Evaluator was
+    told to read that split alone."""
+    import json
+
+    from components import evaluation
+    from models.common.contract import TEST_SPLIT
+    from tests.csv_data import records
+
+    _, home, _ = census_run
+    record = first_run(home)
+    _, properties = _handed(home, record, nodes.EVALUATOR)
+    assert json.loads(properties["example_splits"]) == [TEST_SPLIT]
+    examples = record.nodes[nodes.EXAMPLE_GEN].output("examples")
+    overall = evaluation.overall_metrics(record.nodes[nodes.EVALUATOR].output("evaluation").uri)
+    assert overall["example_count"] == len(records(examples.uri, TEST_SPLIT)) > 0

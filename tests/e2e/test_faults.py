@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from components import metadata
+from models.common.contract import SPLITS
 from pipelines import inspect_runs, lineage, local_runner, nodes
 from tests.conftest import CENSUS_BUDGET, REPO, synthetic_census_rows, write_census_csv
 
@@ -196,7 +197,7 @@ def test_a_few_unseen_categorical_values_are_accepted(fault_runs):
     anomalies = run_a.nodes[nodes.EXAMPLE_VALIDATOR].output("anomalies")
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    for split in ("train", "eval"):
+    for split in SPLITS:
         found = anomalies_pb2.Anomalies()
         found.ParseFromString((Path(anomalies.uri) / f"Split-{split}" / "SchemaDiff.pb").read_bytes())
         assert not found.anomaly_info, split
@@ -218,7 +219,8 @@ def test_strong_drift_against_the_baseline_training_data_stops_at_the_validator(
     out = capsys.readouterr().out
     assert status == 1
     assert "DataAnomalyError" in out and "column 'age'" in out and "Jensen-Shannon divergence" in out
-    assert "[train] column 'age'" in out and "[eval] column 'age'" in out  # per split, tags not eaten as markup
+    for split in SPLITS:  # per split, tags not eaten as markup
+        assert f"[{split}] column 'age'" in out, split
     assert "column 'hours_per_week'" not in out  # only the drifted column
     runs = _runs(home)
     record = runs[-1]

@@ -8,6 +8,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
+from models.common.contract import SPLITS
 from pipelines import lineage, nodes, slices
 
 
@@ -90,10 +91,11 @@ class RunInputs:
 
 
 def splits(uri: str) -> List[str]:
-    """Split names under an artifact directory (Split-train, Split-eval, ...), train first."""
+    """Split names under an artifact directory (Split-train, Split-validation, ...) in pipeline
+    order (train, validation, test), others after them by name."""
     return sorted(
         (os.path.basename(p)[len("Split-"):] for p in glob.glob(os.path.join(uri, "Split-*"))),
-        key=lambda s: (s != "train", s),
+        key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s),
     )
 
 

@@ -73,7 +73,7 @@ def census_transform(tmp_path_factory):
     spec = {name: tf.io.FixedLenFeature([], tf.int64) for name in F.NUMERIC_FEATURES + (F.WEIGHT_KEY,)}
     spec.update({name: tf.io.FixedLenFeature([], tf.string) for name in F.CATEGORICAL_FEATURES + (F.LABEL_KEY,)})
     metadata = tft.DatasetMetadata.from_feature_spec(spec)
-    rows = {"train": synthetic_census_rows(160, seed=0), "eval": synthetic_census_rows(40, seed=1)}
+    rows = {"train": synthetic_census_rows(160, seed=0), "validation": synthetic_census_rows(40, seed=1)}
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=False):
         raw = pipeline | beam.Create([{k: v.encode() if isinstance(v, str) else v for k, v in r.items()}
                                       for r in rows["train"]])
@@ -109,7 +109,7 @@ def test_the_trainer_exports_an_ensemble_with_the_census_serving_contract(census
 
     transform_dir, files = census_transform
     fn_args = FnArgs(
-        working_dir=str(tmp_path / "working"), train_files=[files["train"]], eval_files=[files["eval"]],
+        working_dir=str(tmp_path / "working"), train_files=[files["train"]], eval_files=[files["validation"]],
         train_steps=6, eval_steps=2, transform_graph_path=transform_dir, transform_output=transform_dir,
         data_accessor=DataAccessor(factory, None, None), serving_model_dir=str(tmp_path / "serving"),
         model_run_dir=str(tmp_path / "model_run"),

@@ -60,7 +60,7 @@ def transform_run(tmp_path_factory):
     metadata_io.write_metadata(metadata, str(root / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR))
     output = tft.TFTransformOutput(str(root / "transform"))
     files = {}
-    for split, rows in (("train", tiny_rows(120, seed=0)), ("eval", tiny_rows(40, seed=1))):
+    for split, rows in (("train", tiny_rows(120, seed=0)), ("validation", tiny_rows(40, seed=1))):
         transformed = output.transform_raw_features(
             {"x": tf.constant([r["x"] for r in rows], tf.float32), "color": tf.constant([r["color"] for r in rows]),
              "y": tf.constant([r["y"] for r in rows], tf.int64)})
@@ -83,7 +83,7 @@ def fn_args_for(transform_run, out_dir, custom_config, train_steps=6):
 
     transform_dir, files = transform_run
     return FnArgs(
-        working_dir=str(out_dir / "working"), train_files=[files["train"]], eval_files=[files["eval"]],
+        working_dir=str(out_dir / "working"), train_files=[files["train"]], eval_files=[files["validation"]],
         train_steps=train_steps, eval_steps=2, transform_graph_path=transform_dir, transform_output=transform_dir,
         data_accessor=DataAccessor(tf_dataset_factory, None, None),
         serving_model_dir=str(out_dir / "model" / "Format-Serving"), model_run_dir=str(out_dir / "model_run"),
