@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
-from pipelines.cli import GROUPS, CliError, console
+from pipelines.cli import GROUPS, CliError, console, err_console
 from pipelines.cli_registry import version_for
 
 
@@ -31,7 +32,7 @@ def print_result(result, all_metrics: bool = False) -> None:
     primary = next(iter(load_task(result.plan.task).reproduce_tolerance), None)
     table = Table(highlight=False)
     table.add_column("slice", overflow="fold")
-    table.add_column("metric", overflow="fold")
+    table.add_column("metric", no_wrap=True)
     for name in ("registered", "reproduced", "difference", "tolerance"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)
@@ -45,7 +46,9 @@ def print_result(result, all_metrics: bool = False) -> None:
             mark = "[yellow]outside[/]"
         table.add_row(escape(row.slice), row.metric, _number(row.registered), _number(row.reproduced),
                       _difference(row), f"{row.tolerance:g}", mark)
-    console.print(table)
+    # Piped output has no terminal width (rich assumes 80): as wide as the table needs, never wrapped.
+    width = None if console.is_terminal else max(console.width, Measurement.get(console, console.options, table).maximum)
+    console.print(table, width=width)
     if hidden:
         console.print(f"  ({hidden} more per-slice rows: --all-metrics shows them)")
     for note in result.notes:
@@ -63,17 +66,26 @@ def print_result(result, all_metrics: bool = False) -> None:
 
 
 def cmd_reproduce(args) -> int:
-    from pipelines import local_runner, reproduce
+    import logging
 
-    version = version_for(args, args.ref)
+    from pipelines import interrupts, local_runner, reproduce
+
+    if not args.verbose:  # TFMA's reader of the rebuilt evaluation logs TF deprecation warnings
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+    version = version_for(args, args.ref, action="reproduced")
     layout = local_runner.LocalLayout.resolve(args.home)
     try:
-        result = reproduce.reproduce(
-            version, home=layout.home, allow_dirty=args.allow_dirty, deterministic=args.deterministic,
-            echo=lambda line: console.print(escape(line)),
-        )
+        with interrupts.interruptible():
+            result = reproduce.reproduce(
+                version, home=layout.home, allow_dirty=args.allow_dirty, deterministic=args.deterministic,
+                echo=lambda line: console.print(escape(line)),
+            )
     except reproduce.ReproduceError as exc:
         raise CliError(str(exc)) from None
+    except interrupts.Interrupted as exc:
+        err_console.print(f"[red]interrupted[/] ({exc}): the reproduction run was stopped and its worktree removed")
+        return exc.exit_status
     print_result(result, all_metrics=args.all_metrics)
     return 0 if result.reproduced else 1
 

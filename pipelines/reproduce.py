@@ -19,6 +19,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional
 
 from components import data_version as dv
 from components import registry as reg
-from pipelines import lineage, nodes, run_identity
+from pipelines import interrupts, lineage, nodes, run_identity
 
 # Tolerance of metrics a task's reproduce_tolerance does not name.
 DEFAULT_TOLERANCE = 0.01
@@ -239,9 +240,10 @@ def worktree(repo: Path, commit: str, name: str) -> Iterator[Path]:
     try:
         yield path
     finally:
-        _git(repo, "worktree", "remove", "--force", str(path))
-        shutil.rmtree(parent, ignore_errors=True)
-        _git(repo, "worktree", "prune")
+        with interrupts.held():  # a second signal cannot cut the cleanup short
+            _git(repo, "worktree", "remove", "--force", str(path))
+            shutil.rmtree(parent, ignore_errors=True)
+            _git(repo, "worktree", "prune")
 
 
 # ---- the data: the recorded DVC version, restored inside the worktree
@@ -306,18 +308,27 @@ def run_command(plan: Plan, tree: Path, home: Path) -> List[str]:
     return cmd
 
 
+CHILD_GRACE_S = 60.0
+
+
 def run_in_worktree(cmd: List[str], tree: Path) -> int:
     """Run cmd with the worktree's code and no registry server: the separate home's embedded
-    registry gets the rebuilt model, never the user's registry."""
+    registry gets the rebuilt model, never the user's registry. The child has its own session (a
+    terminal's Ctrl-C reaches only this process), and gets the signal this process got; it may record
+    its interruption for CHILD_GRACE_S, then it is killed."""
     env = {k: v for k, v in os.environ.items()
            if k not in (reg.TRACKING_URI_ENV, "MLOPS_HOME", "MLOPS_DATA", "PYTHONPATH")}
     env["PYTHONPATH"] = str(tree)
-    process = subprocess.Popen(cmd, cwd=str(tree), env=env)
+    process = subprocess.Popen(cmd, cwd=str(tree), env=env, start_new_session=True)
     try:
         return process.wait()
-    except BaseException:  # Ctrl-C: stop the run before the worktree goes
-        process.terminate()
-        process.wait()
+    except BaseException as exc:  # stop the run before the worktree goes
+        process.send_signal(exc.signum if isinstance(exc, interrupts.Interrupted) else signal.SIGTERM)
+        try:
+            process.wait(timeout=CHILD_GRACE_S)
+        except BaseException:  # a second signal, or the grace period is over
+            process.kill()
+            process.wait()
         raise
 
 
