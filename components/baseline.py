@@ -4,7 +4,8 @@ The model to beat is the version behind a registry alias (`production` by defaul
 blessed registered version, else none (the task's first model). The component hands the Evaluator
 that version's SavedModel as a Model artifact and the ExampleValidator the statistics of the data
 it was trained on (the drift baseline), both copied into its own outputs so every orchestrator
-(local, Kubeflow) sees ordinary artifacts. It is a plain container step on Kubeflow, unlike TFX's
+(local, Kubeflow) sees ordinary artifacts (hard-linked on one local filesystem, so the copies of
+every run cost no disk space beyond the pushed version's own files). It is a plain container step on Kubeflow, unlike TFX's
 Resolver, which the open-source KFP backend refuses.
 
 Both outputs carry `baseline_version` (0: no baseline) and `baseline` ("census v3 (census@production)"
@@ -15,6 +16,7 @@ pushed or registered on a comparison that could not be made.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Optional
 
 from absl import logging
@@ -67,7 +69,26 @@ def describe(artifact) -> Optional[str]:
 
 
 def _copy_tree(source: str, target: str) -> None:
-    io_utils.copy_dir(source, target)
+    """Copy a directory; on one local filesystem, as hard links. The Baseline runs on every run (it is
+    never cached), so copying the baseline SavedModel each time grew the pipeline root by one model per
+    run without bound; linked, a run adds directory entries only, and the files' blocks are the pushed
+    version's own. Other stores (gs://, s3://) and other filesystems get a copy."""
+    if "://" in source or "://" in target:
+        io_utils.copy_dir(source, target)
+        return
+    try:
+        _link_tree(source, target)
+    except OSError:  # another filesystem (EXDEV), links not allowed (EPERM): copy instead
+        shutil.rmtree(target, ignore_errors=True)
+        io_utils.copy_dir(source, target)
+
+
+def _link_tree(source: str, target: str) -> None:
+    for root, _, files in os.walk(source):
+        folder = os.path.join(target, os.path.relpath(root, source))
+        os.makedirs(folder, exist_ok=True)
+        for name in files:
+            os.link(os.path.join(root, name), os.path.join(folder, name))
 
 
 class Executor(base_executor.BaseExecutor):
