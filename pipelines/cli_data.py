@@ -18,7 +18,8 @@ def cmd_data_status(args) -> int:
         console.print(f"[yellow]data/ does not match data.dvc[/] (md5 {status['md5']})")
         for target, changes in status["changes"].items():
             console.print(f"  {target}: {changes}")
-        console.print("  restore with `dvc pull` / `dvc checkout`, or record the change with `dvc add data`")
+        console.print("  restore with `dvc pull --force data.dvc` (discards the changes), or record the change "
+                      "with `dvc add data`")
         return 1
     console.print(f"[green]data/ matches data.dvc[/] (md5 {status['md5']})")
     return 0

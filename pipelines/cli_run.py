@@ -93,9 +93,9 @@ def cmd_run(args) -> int:
     version = data_version.version_of(data_root)
     if version["md5"] != data_version.UNTRACKED and version["dirty"] and not args.allow_dirty:
         raise CliError(
-            f"{data_root} does not match data.dvc (md5 {version['md5']}): restore it with `dvc checkout` / "
-            f"`dvc pull`, record the change with `dvc add data`, or pass --allow-dirty to train on it anyway "
-            f"(the run is then recorded as dirty)"
+            f"{data_root} does not match data.dvc (md5 {version['md5']}): restore it with `dvc pull --force "
+            f"data.dvc` (discards the changes), record the change with `dvc add data`, or pass --allow-dirty to "
+            f"train on it anyway (the run is then recorded as dirty)"
         )
     if args.if_changed and unchanged_since_last_run(task, layout, data_root, version, args.profile):
         return 0
