@@ -79,7 +79,8 @@ class TaskConfig:
     tuner_max_trials: int = 4
     tuner_train_steps: int = 300
     # Hash buckets of the split ExampleGen makes, train:validation:test (models.common.contract.SPLITS).
-    # The Tuner and the Trainer read train and validation; the Evaluator reads test alone.
+    # The Tuner and the Trainer read train and validation; the Evaluator reads test alone. With 8:1:1
+    # (or 3:1:1) the test bucket lies inside the former train:eval 4:1 eval bucket.
     split_ratio: Sequence[int] = (8, 1, 1)
     # Free-form settings handed to run_fn / tuner_fn as fn_args.custom_config.
     custom_config: Mapping[str, Any] = field(default_factory=dict)
