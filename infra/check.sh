@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Offline checks of the infrastructure code. Called by CI; runnable from any
+# Checks of the infrastructure code. Called by CI; runnable from any
 # directory:  bash infra/check.sh
 #
 #   terraform fmt -check      (infra/terraform)
@@ -7,6 +7,9 @@
 #   terraform validate
 #   terraform test            (terraform/tests/*.tftest.hcl, mocked AWS provider)
 #   kubectl kustomize         (every overlay under infra/k8s/overlays and infra/k8s/serving)
+#   image_resolves.py         (the pipeline image's pins resolve from wheels for its
+#                              platform; the only check that needs the package index,
+#                              ~1.5 min; MLOPS_SKIP_IMAGE_RESOLVE=1 skips it offline)
 #
 # Provider mirror: $TF_PLUGIN_MIRROR, else /opt/tf-plugins, else the terraform
 # checks that need providers are skipped. Nothing is written into the repo:
@@ -133,6 +136,16 @@ else
         run_check "kubectl kustomize k8s/serving/${name}" \
             kubectl kustomize "${overlay}" || true
     done
+fi
+
+# -------------------------------------------------------------------- image --
+if [[ "${MLOPS_SKIP_IMAGE_RESOLVE:-0}" == "1" ]]; then
+    skip "image install set resolves" "MLOPS_SKIP_IMAGE_RESOLVE=1"
+elif ! command -v python3 >/dev/null 2>&1; then
+    skip "image install set resolves" "python3 not installed"
+else
+    run_check "image install set resolves (cp310 manylinux wheels, package index)" \
+        python3 "${INFRA_DIR}/image_resolves.py" || true
 fi
 
 echo "infra: ${passed} passed, ${failed} failed"
