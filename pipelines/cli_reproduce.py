@@ -1,6 +1,7 @@
 """`mlops registry reproduce`: rebuild a registered version from its lineage and compare its metrics."""
 from __future__ import annotations
 
+from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
@@ -47,8 +48,11 @@ def print_result(result, all_metrics: bool = False) -> None:
         table.add_row(escape(row.slice), row.metric, _number(row.registered), _number(row.reproduced),
                       _difference(row), f"{row.tolerance:g}", mark)
     # Piped output has no terminal width (rich assumes 80): as wide as the table needs, never wrapped.
-    width = None if console.is_terminal else max(console.width, Measurement.get(console, console.options, table).maximum)
-    console.print(table, width=width)
+    out = console
+    if not console.is_terminal:
+        needed = Measurement.get(console, console.options.update_width(1000), table).maximum
+        out = Console(highlight=False, width=max(console.width, needed))
+    out.print(table)
     if hidden:
         console.print(f"  ({hidden} more per-slice rows: --all-metrics shows them)")
     for note in result.notes:

@@ -260,3 +260,20 @@ def test_reproduce_rebuilds_an_old_version_from_its_lineage_and_leaves_the_check
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "registered from a dirty tree" in lines[0] and "--allow-dirty" in lines[0]
     assert _checkout_state(project) == before
+
+
+def test_the_comparison_table_does_not_wrap_when_piped(capsys):
+    """Piped output has no terminal width; rich would assume 80 columns and fold metric names."""
+    from pipelines import cli_reproduce
+
+    plan = reproduce.Plan(task="heart", version=1, commit="c" * 40, data_md5="x", hparams={}, seed=1,
+                          deterministic=False)
+    metrics = ("auc", "binary_accuracy", "weighted_example_count", "calibration", "precision", "recall")
+    rows = [reproduce.Row("Overall", m, 0.812345, 0.812345, 0.01) for m in metrics]
+    rows.append(reproduce.Row("thal=reversible and a long slice name", "auc", 0.8, 0.79, 0.01))
+    cli_reproduce.print_result(reproduce.Result(plan, rows, Path("/h"), "run", 1.0))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("│ ")]
+    assert len(lines) == len(rows)  # one line per row
+    assert all(len(line.split("│")) == 9 for line in lines)
+    assert any("│ weighted_example_count │" in line for line in lines)
+    assert any("thal=reversible and a long slice name" in line for line in lines)
