@@ -21,7 +21,7 @@ setup:
 	echo "Using $$PY310"; \
 	if [ ! -x "$(PY)" ]; then "$$PY310" -m venv "$(VENV)"; fi; \
 	"$(PY)" -m pip install --quiet --upgrade "pip>=24"; \
-	"$(PY)" -m pip install --quiet -c constraints.txt -e ".[test]"; \
+	"$(PY)" -m pip install --quiet -c constraints.txt -e ".[test,image]"; \
 	"$(PY)" -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	@TF_CPP_MIN_LOG_LEVEL=3 "$(PY)" -W ignore -c "import tfx, tensorflow as tf, keras; print('tfx', tfx.__version__, '| tensorflow', tf.__version__, '| keras', keras.__version__)"
 	@echo "Restoring data/ from the DVC remote (dvc pull)"; $(VENV)/bin/dvc pull -q

@@ -26,12 +26,21 @@ hands over to TFX's `main` with the repaired JSON, and then tidies the step's ou
    directories are kept: there the download does not fail, and deleting them removes the directory.
 
 An executor input without any of these (as Vertex AI sends it) is passed to TFX unchanged.
+
+The process exits with the step's own status (`main`), never through interpreter teardown, and a
+step compiled with a GPU request fails at once with one line when TensorFlow sees no GPU
+(`components.gpu_check`).
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
+import traceback
 from typing import Any, Iterable, List, Optional, Tuple
+
+from components import gpu_check
 
 # Custom properties the launcher adds to every output artifact it records (metadata/client.go).
 BACKEND_PROPERTIES = ("display_name", "store_session_info")
@@ -191,11 +200,48 @@ def run(parsed: Tuple[Any, List[str]]) -> None:
     _after_step(executor_input, from_backend)
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def _exit_status(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
+
+
+def run_to_status(argv: Optional[List[str]] = None) -> int:
+    """Run the step and return its exit status; an exception is printed and becomes 1."""
     from absl import app
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_entrypoint
 
-    app.run(run, argv=argv or sys.argv, flags_parser=tfx_entrypoint._parse_flags)
+    try:
+        gpu_check.require_gpu_if_requested()
+        app.run(run, argv=argv or sys.argv, flags_parser=tfx_entrypoint._parse_flags)
+    except SystemExit as exc:
+        return _exit_status(exc)
+    except gpu_check.NoGpuError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BaseException:  # noqa: BLE001 - the launcher only sees the status; the log keeps the trace
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Exit with the step's own status, skipping interpreter teardown.
+
+    With tensorflow-io 0.37.1 on TF 2.16 (the only release for it), a process that touched `s3://`
+    aborts during interpreter shutdown ("pure virtual method called", exit 134,
+    tensorflow/io#2039), and the launcher fails a step on any non-zero exit although its outputs
+    were written. Every output is closed by the time the executor returns, so the streams and
+    logging handlers are flushed and the process ends with `os._exit(status)`.
+    """
+    status = run_to_status(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream has nothing left to flush
+            pass
+    logging.shutdown()
+    os._exit(status)
 
 
 if __name__ == "__main__":

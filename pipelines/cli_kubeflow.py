@@ -23,7 +23,7 @@ def _default_output(task_name: str) -> Path:
 
 def _compile(task, args) -> Path:
     """Compile `task` with the command's options and write the package; returns its path."""
-    from pipelines.kubeflow import KubeflowError, cluster, compiler, resources
+    from pipelines.kubeflow import KubeflowError, cluster, compiler, resources, storage
 
     image = args.image or os.environ.get(IMAGE_ENV)
     pipeline_root = args.pipeline_root or os.environ.get(PIPELINE_ROOT_ENV)
@@ -42,6 +42,7 @@ def _compile(task, args) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            s3 = storage.S3Access.from_options(args.s3_endpoint, args.s3_region, args.s3_secret, os.environ)
             compiled = compiler.compile_pipeline(
                 task,
                 image=image,
@@ -52,6 +53,7 @@ def _compile(task, args) -> Path:
                 baseline=not args.no_baseline,
                 registry_uri=args.registry_uri,
                 cluster=args.cluster,
+                s3=s3,
             )
         except (KubeflowError, ValueError) as exc:
             raise CliError(str(exc)) from None
@@ -65,6 +67,10 @@ def _compile(task, args) -> Path:
     console.print(f"  pipeline root: {pipeline_root}")
     console.print(f"  data: {data_root.rstrip('/')}/{task.data_dir} (dvc md5 {version['md5']})")
     console.print(f"  serving: {serving_root.rstrip('/')}/{task.name}")
+    if "://" in pipeline_root:
+        console.print(f"  object store: {s3.endpoint or 'AWS S3'}"
+                      + (f", region {s3.region}" if s3.region else "")
+                      + f", credentials {'from secret ' + s3.secret if s3.secret else 'from the pod role (IRSA)'}")
     pools = cluster.CLUSTERS[compiled.cluster]
     console.print(f"  cluster: {pools.name} (requests fit CPU pool {', '.join(pools.cpu_pool)}, "
                   f"GPU pool {', '.join(pools.gpu_pool)})")
@@ -169,6 +175,16 @@ def _add_compile_options(parser) -> None:
         "(value thresholds only)",
     )
     parser.add_argument("--serving-root", help="where blessed models are pushed (default: <pipeline-root>/serving)")
+    from pipelines.kubeflow import storage
+
+    parser.add_argument(
+        "--s3-endpoint", help=f"S3 API of the roots when not AWS, e.g. {storage.STOCK_MINIO_ENDPOINT} "
+                              f"(default: ${storage.ENDPOINT_ENV})")
+    parser.add_argument("--s3-region", help=f"S3 region for every step (default: ${storage.REGION_ENV})")
+    parser.add_argument(
+        "--s3-secret", help=f"Kubernetes secret with keys accesskey/secretkey for every step, e.g. "
+                            f"{storage.STOCK_MINIO_SECRET} (default: ${storage.SECRET_ENV}; none: the pod's IAM "
+                            f"role, IRSA)")
     add_beam_arg_option(parser)
     parser.add_argument(
         "--package-root",

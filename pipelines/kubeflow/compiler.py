@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
+from components import gpu_check
 from components.registry.tags import TRACKING_URI_ENV
 from pipelines import nodes
 from pipelines.config import TaskConfig
 from pipelines.kubeflow import KubeflowError, cluster as target_cluster
+from pipelines.kubeflow import storage
 from pipelines.kubeflow.resources import gpu_steps, kubernetes_platform_spec, resource_spec
+from pipelines.kubeflow.storage import S3Access
 
 # A parameter constant the open-source backend's driver replaces with the run's id.
 KFP_RUN_ID = "{{$.pipeline_job_uuid}}"
@@ -126,6 +129,7 @@ def build_pipeline(
     enable_cache: bool = True,
     baseline: bool = True,
     registry_uri: Optional[str] = None,
+    s3: Optional[S3Access] = None,
 ):
     """The factory's pipeline with cluster roots and per-component resources attached. No metadata
     connection: on the cluster, ML Metadata is KFP's own service, and no step may read a local file."""
@@ -139,7 +143,7 @@ def build_pipeline(
         serving_root=serving_root or default_serving_root(pipeline_root),
         data_version=data_version,
         enable_cache=enable_cache,
-        beam_pipeline_args=list(task.beam_pipeline_args),
+        beam_pipeline_args=list(task.beam_pipeline_args) + (s3 or S3Access()).beam_args(),
         package_root=package_root,
         baseline=baseline,
         registry_uri=registry_uri,
@@ -181,13 +185,15 @@ def compile_pipeline(
     baseline: bool = True,
     registry_uri: Optional[str] = None,
     cluster: Optional[str] = None,
+    s3: Optional[S3Access] = None,
 ) -> CompiledPipeline:
     """Compile with TFX's KubeflowV2DagRunner, in memory: no network, nothing under pipeline_root.
 
     registry_uri: the MLflow registry the Baseline and Registrar steps use in the cluster (default
     $MLFLOW_TRACKING_URI); required, since a Registrar without one would register nothing.
     cluster: the Terraform environment (`cluster.CLUSTERS`, default $MLOPS_CLUSTER, else dev) whose
-    node pools must fit every step's request: a pod no node can hold would stay Pending."""
+    node pools must fit every step's request: a pod no node can hold would stay Pending.
+    s3: the object store's endpoint, region and credentials secret for every step (`storage`)."""
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx.v1.orchestration.experimental import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
@@ -199,6 +205,10 @@ def compile_pipeline(
     if not pipeline_root:
         raise KubeflowError("a pipeline root is required (e.g. the Terraform output pipeline_root)")
     registry_uri = check_registry_uri(registry_uri or os.environ.get(TRACKING_URI_ENV))
+    s3 = s3 or S3Access()
+    for option, root in (("--pipeline-root", pipeline_root), ("--data-root", data_root),
+                         ("--serving-root", serving_root)):
+        storage.check_root(root or "", option)
     target = target_cluster.check_fits(task.name, task.resources, cluster)
     version = dict(data_version) if data_version is not None else compile_data_version()
     pipeline = build_pipeline(
@@ -211,6 +221,7 @@ def compile_pipeline(
         enable_cache=enable_cache,
         baseline=baseline,
         registry_uri=registry_uri,
+        s3=s3,
     )
     runner = KubeflowV2DagRunner(
         # Schema 2.1.0: the only one the KFP v2 backend accepts.
@@ -233,7 +244,14 @@ def compile_pipeline(
         container = executors[labels[node_id]].get("container")
         if container is not None and "resources" not in container:
             container["resources"] = json_format.MessageToDict(resource_spec(resources))
-    platform = kubernetes_platform_spec([labels[node] for node in gpu_steps(task)])
+    gpu_labels = [labels[node] for node in gpu_steps(task)]
+    platform = kubernetes_platform_spec(gpu_labels)
+    # Every step reaches the object store the same way; GPU steps check that they got a GPU.
+    storage.add_container_env(executors, sorted(set(labels.values())), s3.container_env())
+    for node in gpu_steps(task):
+        storage.add_container_env(executors, [labels[node]], [
+            {"name": gpu_check.REQUIRE_GPU_ENV, "value": str(task.resources[node].gpu)}])
+    platform = storage.add_secret_env(platform, sorted(set(labels.values())), s3)
 
     # Validate against kfp's own protos, as the backend will.
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())

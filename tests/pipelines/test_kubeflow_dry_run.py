@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import cli
-from pipelines.kubeflow import KubeflowError, backend_semantics, dry_run, steps
+from pipelines.kubeflow import KubeflowError, backend_semantics, dry_run, emulation, steps
 from pipelines.kubeflow.compiler import CompiledPipeline
 from tests.conftest import REPO
 
@@ -234,7 +234,7 @@ def test_stock_entrypoint_runs_tfxs_own_command(tmp_path, monkeypatch):
         commands[command[-1]] = command[:3]
         return subprocess.CompletedProcess(command, 0)
 
-    monkeypatch.setattr(dry_run.subprocess, "run", fake_run)
+    monkeypatch.setattr(emulation.subprocess, "run", fake_run)
     monkeypatch.setattr(dry_run._Run, "record", lambda *args: None)
     package.pipeline_spec["root"]["dag"]["tasks"]["second"]["inputs"] = {}
     del package.pipeline_spec["components"]["second"]["inputDefinitions"]
