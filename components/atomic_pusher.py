@@ -10,8 +10,14 @@ most a hidden staging directory (no server loads a non-numeric name); the next p
 host removes those whose process is gone. The PushedModel artifact is marked pushed only after the
 rename.
 
-Destinations that are not local paths (gs://, s3://, …) have no atomic directory rename; they are
-pushed by the stock executor (saved_model.pb copied last).
+Object stores (s3://, gs://) have no atomic rename. There the model is copied into
+`<base>/<version>/` with saved_model.pb last (a loader finds no model before every variable is in
+place), the copy's digest is checked against the source, and only then is the digest sidecar
+written: a version without its `.N.sha256` is incomplete, and is never registered (the Registrar
+reads the push's outcome) nor matched as "unchanged". A failed copy deletes what it wrote.
+
+On every destination, a model whose digest equals an already pushed version's is not pushed again
+(`unchanged`), so a rerun on unchanged data never becomes a duplicate registry version.
 
 Either way nothing is pushed unless the Evaluator blessed the model (`model_blessing`) and, when the
 pipeline wires one, the InfraValidator did too (`infra_blessing`, `blessed` = 1): TFX's
@@ -118,19 +124,55 @@ def digest_file(base: str, version: str) -> str:
     return os.path.join(base, f".{version}{DIGEST_SUFFIX}")
 
 
+def _join(base: str, name: str) -> str:
+    return f"{base.rstrip('/')}/{name}" if "://" in base else os.path.join(base, name)
+
+
 def pushed_copy_of(base: str, digest: str):
-    """The path of an already pushed version with this digest, or None."""
-    if not os.path.isdir(base):
+    """The path of an already (completely) pushed version with this digest, or None; local paths
+    and object stores alike."""
+    from tfx.dsl.io import fileio
+
+    if not fileio.isdir(base):
         return None
-    for name in sorted(os.listdir(base), key=lambda n: (len(n), n)):
-        if not name.isdigit() or not os.path.isdir(os.path.join(base, name)):
-            continue
-        recorded = digest_file(base, name)
-        if os.path.exists(recorded):
-            with open(recorded, encoding="utf-8") as f:
+    names = [n.rstrip("/") for n in fileio.listdir(base)]
+    for name in sorted((n for n in names if n.isdigit()), key=lambda n: (len(n), n)):
+        recorded = _join(base, f".{name}{DIGEST_SUFFIX}") if "://" in base else digest_file(base, name)
+        if fileio.exists(recorded):
+            with fileio.open(recorded, "r") as f:
                 if f.read().strip() == digest:
-                    return os.path.join(base, name)
+                    return _join(base, name)
     return None
+
+
+def push_to_object_store(source: str, base: str, version: str, digest: str) -> str:
+    """Copy a SavedModel to `<base>/<version>` on an object store (saved_model.pb last), check the
+    copy's digest, then write the digest sidecar; on any failure remove what was written."""
+    from tfx.dsl.io import fileio
+
+    number = int(version)
+    while fileio.exists(_join(base, str(number))):
+        number += 1
+    final = _join(base, str(number))
+    files = []
+    for root, _, names in fileio.walk(source):
+        files += [_join(root, n) if "://" in root else os.path.join(root, n) for n in names]
+    files.sort(key=lambda f: (os.path.basename(f) == "saved_model.pb", f))
+    try:
+        for path in files:
+            target = _join(final, path[len(source):].lstrip("/"))
+            fileio.makedirs(target.rsplit("/", 1)[0])
+            fileio.copy(path, target, overwrite=True)
+        copied = saved_model_digest(final)
+        if copied != digest:
+            raise IOError(f"the copy at {final} has digest {copied}, the model {digest}")
+        with fileio.open(_join(base, f".{number}{DIGEST_SUFFIX}"), "w") as f:
+            f.write(digest + "\n")
+    except BaseException:
+        if fileio.exists(final):
+            fileio.rmtree(final)
+        raise
+    return final
 
 
 class AtomicPusherExecutor(pusher_executor.Executor):
@@ -140,7 +182,7 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         fs = destination.filesystem
-        if destination.WhichOneof("destination") != "filesystem" or not is_local_path(fs.base_directory):
+        if destination.WhichOneof("destination") != "filesystem":
             return super().Do(input_dict, output_dict, exec_properties)
         if fs.versioning not in (pusher_pb2.Versioning.AUTO, pusher_pb2.Versioning.UNIX_TIMESTAMP):
             raise NotImplementedError(f"versioning {fs.versioning} is not supported")
@@ -165,10 +207,14 @@ class AtomicPusherExecutor(pusher_executor.Executor):
             return
         # Archive copy in the artifact first, so the serving directory is the last thing written.
         io_utils.copy_dir(model_path, model_push.uri)
-        final = publish_atomically(model_path, fs.base_directory, str(int(time.time())))
-        version = os.path.basename(final)
-        with open(digest_file(fs.base_directory, version), "w", encoding="utf-8") as f:
-            f.write(digest + "\n")
+        if is_local_path(fs.base_directory):
+            final = publish_atomically(model_path, fs.base_directory, str(int(time.time())))
+            version = os.path.basename(final)
+            with open(digest_file(fs.base_directory, version), "w", encoding="utf-8") as f:
+                f.write(digest + "\n")
+        else:
+            final = push_to_object_store(model_path, fs.base_directory, str(int(time.time())), digest)
+            version = final.rstrip("/").rsplit("/", 1)[-1]
         logging.info("Model pushed to %s (version %s).", final, version)
         self._MarkPushed(model_push, pushed_destination=final, pushed_version=version)
         model_push.set_int_custom_property(PROP_UNCHANGED, 0)

@@ -146,3 +146,25 @@ def registry_copy(census_run, tmp_path, no_server):
     record = first_run(home)
     base = reg.version("census", record.nodes[nodes.REGISTRAR].output("registered_model").get("model_version"))
     return str(private), reg, base
+
+
+# The heart run every heart test shares (tests/e2e/test_heart.py) and the Kubeflow S3 dry run repeats.
+HEART_ROWS, HEART_SEED = 300, 4
+HEART_BUDGET = ["--train-steps", "120", "--eval-steps", "2"]
+
+
+@pytest.fixture(scope="session")
+def heart_run(tmp_path_factory):
+    """One real `mlops run heart` process, as a user runs it (its output is checked too); the
+    Kubeflow S3 dry run runs the same rows and budget (tests/pipelines/test_kubeflow_s3.py)."""
+    from tests.heart_data import synthetic_heart_rows, write_heart_csv
+    from tests.records import latest_run
+
+    root = tmp_path_factory.mktemp("heart")
+    write_heart_csv(root / "data" / "heart" / "heart.csv", synthetic_heart_rows(HEART_ROWS, seed=HEART_SEED))
+    home = root / "home"
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_TRACKING_URI")}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "heart", "--home", str(home),
+                           "--data-root", str(root / "data")] + HEART_BUDGET, capture_output=True, text=True, env=env,
+                          cwd=root)
+    return home, done.returncode, latest_run(home, "mlops-heart"), done

@@ -1,8 +1,6 @@
 """The heart pipeline end to end on 300 synthetic rows: the fastest full-pipeline smoke test."""
 import glob
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,26 +9,10 @@ import tensorflow as tf
 from models.heart import features as F
 from components import evaluation
 from pipelines import nodes
-from tests.heart_data import synthetic_heart_rows, write_heart_csv
-from tests.records import latest_run, serialized_examples
+from tests.heart_data import synthetic_heart_rows
+from tests.records import serialized_examples
 
 pytestmark = pytest.mark.e2e
-
-BUDGET = ["--train-steps", "120", "--eval-steps", "2"]
-
-
-@pytest.fixture(scope="module")
-def heart_run(tmp_path_factory):
-    """One real `mlops run heart` process, as a user runs it (its output is checked too)."""
-    root = tmp_path_factory.mktemp("heart")
-    write_heart_csv(root / "data" / "heart" / "heart.csv", synthetic_heart_rows(300, seed=4))
-    home = root / "home"
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_TRACKING_URI")}
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "heart", "--home", str(home),
-                           "--data-root", str(root / "data")] + BUDGET, capture_output=True, text=True, env=env,
-                          cwd=root)
-    return home, done.returncode, latest_run(home, "mlops-heart"), done
-
 
 def test_a_run_prints_no_library_noise_and_ends_cleanly(heart_run):
     """Quiet by default: no TensorFlow start-up lines, no warnings, no teardown tracebacks on the
