@@ -20,6 +20,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from models.common.contract import TEST_SPLIT
+
 MARKDOWN_FILE = "model_card.md"
 HTML_FILE = "model_card.html"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -135,6 +137,8 @@ def card_context(
         "hyperparameters": [(k, json.dumps(v) if not isinstance(v, str) else v)
                             for k, v in sorted(hyperparameters.items())],
         "baseline": baseline or "none",
+        # The only split the Evaluator reads (pipelines/factory.py).
+        "evaluated_split": TEST_SPLIT,
         "first_model": not baseline or baseline.startswith("none"),
         "thresholds": _threshold_checks(ordered, thresholds),
         "columns": columns,
