@@ -6,7 +6,7 @@ so `components.RegisteredModel` is both. Resolved lazily, so importing a light m
 package (e.g. components.registry.tags) does not import TFX.
 """
 
-_ARTIFACT_TYPES = {"RegisteredModel": "components.registrar"}
+_ARTIFACT_TYPES = {"RegisteredModel": "components.registrar", "DataSnapshot": "components.data_snapshot"}
 
 
 def __getattr__(name):

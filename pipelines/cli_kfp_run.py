@@ -32,6 +32,22 @@ def _progress(event: str, task) -> None:
         console.print(f"[red]✗[/] {task.name} {task.seconds:.1f}s ({status})")
 
 
+def _secrets(names) -> dict:
+    """Each named cluster secret, with this shell's AWS credentials as its accesskey/secretkey."""
+    import os
+
+    from pipelines.kubeflow.storage import SECRET_KEYS
+
+    secrets = {}
+    for name in names or []:
+        missing = [var for var in SECRET_KEYS.values() if not os.environ.get(var)]
+        if missing:
+            raise CliError(f"--secret {name}: set {' and '.join(missing)} in this shell (the secret's "
+                           f"{', '.join(SECRET_KEYS)} values)", 2)
+        secrets[name] = {key: os.environ[var] for key, var in SECRET_KEYS.items()}
+    return secrets
+
+
 def cmd_kfp_run(args) -> int:
     from pipelines.kubeflow import KubeflowError, backend_semantics, dry_run
     from pipelines.kubeflow.compiler import read_package
@@ -45,7 +61,7 @@ def cmd_kfp_run(args) -> int:
         parameters = backend_semantics.coerce_parameters(package.pipeline_spec, _parse_params(args.param))
         console.print(f"[bold]kfp-run {escape(package.name)}[/] pipeline root={args.pipeline_root}")
         result = dry_run.dry_run(package, pipeline_root=args.pipeline_root, parameters=parameters,
-                                 progress=_progress)
+                                 progress=_progress, secrets=_secrets(args.secret))
     except KubeflowError as exc:
         raise CliError(str(exc)) from None
     ok = sum(1 for t in result.tasks.values() if t.state == dry_run.SUCCEEDED)
@@ -68,7 +84,12 @@ def register(sub) -> None:
         help="run a compiled package here as the open-source Kubeflow Pipelines backend would (a dry run)",
     )
     parser.add_argument("package", help="the package `mlops compile` wrote (.yaml)")
-    parser.add_argument("--pipeline-root", required=True, help="local directory for the run's artifacts")
+    parser.add_argument("--pipeline-root", required=True,
+                        help="the run's artifact root: a local directory, or s3://bucket/prefix (the S3 API of "
+                             "this shell's AWS_ENDPOINT_URL and credentials)")
+    parser.add_argument("--secret", action="append", metavar="NAME",
+                        help="a Kubernetes secret the package maps to env (e.g. mlpipeline-minio-artifact), "
+                             "holding this shell's AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; repeatable")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="a pipeline parameter (runtimeConfig.parameterValues); repeatable")
     parser.set_defaults(func=cmd_kfp_run)

@@ -14,6 +14,7 @@ PIPELINE_ROOT_ENV = "MLOPS_PIPELINE_ROOT"
 TOKEN_ENV = "MLOPS_KFP_TOKEN"
 COOKIE_ENV = "MLOPS_KFP_COOKIE"
 NAMESPACE_ENV = "MLOPS_KFP_NAMESPACE"
+DVC_REMOTE_ENV = "MLOPS_DVC_REMOTE"
 DEFAULT_BUILD_DIR = "build"
 
 
@@ -54,6 +55,7 @@ def _compile(task, args) -> Path:
                 registry_uri=args.registry_uri,
                 cluster=args.cluster,
                 s3=s3,
+                dvc_remote=args.dvc_remote or os.environ.get(DVC_REMOTE_ENV) or None,
             )
         except (KubeflowError, ValueError) as exc:
             raise CliError(str(exc)) from None
@@ -65,7 +67,12 @@ def _compile(task, args) -> Path:
     console.print(f"[bold]compiled {task.name}[/] -> {output}")
     console.print(f"  image: {image}")
     console.print(f"  pipeline root: {pipeline_root}")
-    console.print(f"  data: {data_root.rstrip('/')}/{task.data_dir} (dvc md5 {version['md5']})")
+    dvc_remote = args.dvc_remote or os.environ.get(DVC_REMOTE_ENV)
+    if dvc_remote:
+        console.print(f"  data: dvc md5 {version['md5']} from {dvc_remote}, materialised by the first step")
+    else:
+        console.print(f"  data: {data_root.rstrip('/')}/{task.data_dir} (dvc md5 {version['md5']}, "
+                      f"not checked: --dvc-remote makes the version a fact)")
     console.print(f"  serving: {serving_root.rstrip('/')}/{task.name}")
     if "://" in pipeline_root:
         console.print(f"  object store: {s3.endpoint or 'AWS S3'}"
@@ -165,6 +172,9 @@ def _add_compile_options(parser) -> None:
         "--pipeline-root", help=f"artifact root, e.g. s3://bucket/pipelines (default: ${PIPELINE_ROOT_ENV})"
     )
     parser.add_argument("--data-root", help="input data root on the cluster (default: <pipeline-root>/data)")
+    parser.add_argument(
+        "--dvc-remote", help=f"DVC remote (s3://...) the run's first step reads data.dvc's version from, by md5 "
+                             f"(default: ${DVC_REMOTE_ENV}; excludes --data-root)")
     parser.add_argument(
         "--registry-uri",
         help="MLflow registry the Baseline and Registrar steps use in the cluster (default: $MLFLOW_TRACKING_URI)",

@@ -107,6 +107,7 @@ def create_pipeline(
     code_version: Optional[Mapping[str, Any]] = None,
     baseline: bool = True,
     run_id: Optional[str] = None,
+    data_snapshot=None,
 ) -> tfx.dsl.Pipeline:
     """Baseline + ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform →
     [Tuner] → Trainer → Evaluator → InfraValidator → Pusher → Registrar for one task.
@@ -117,7 +118,9 @@ def create_pipeline(
     (task.baseline_alias, else the newest blessed version) and check drift against the data it was
     trained on. Without it (an explicit opt-out) only value thresholds gate and drift is not checked.
     run_id: how steps name the run when the orchestrator does not tell them (Kubeflow: a placeholder
-    its driver fills in); locally the runner's run id reaches them through TFX's context."""
+    its driver fills in); locally the runner's run id reaches them through TFX's context.
+    data_snapshot: a node ExampleGen waits for (Kubeflow: the step that materialises the DVC version
+    under data_root, components.data_snapshot)."""
     example_gen = import_object(task.example_gen)(
         input_base=os.path.join(data_root, task.data_dir),
         data_version=data_version or {},
@@ -125,6 +128,8 @@ def create_pipeline(
         component_id=nodes.EXAMPLE_GEN,
         **dict(task.example_gen_args),
     )
+    if data_snapshot is not None:
+        example_gen.add_upstream_node(data_snapshot)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(nodes.STATISTICS_GEN)
     if task.schema_file:
         schema_gen = tfx.components.ImportSchemaGen(
@@ -240,6 +245,8 @@ def create_pipeline(
         run_id=run_id,
     ).with_id(nodes.REGISTRAR)
     components += [evaluator, infra_validator, pusher, registrar]
+    if data_snapshot is not None:
+        components.insert(0, data_snapshot)
 
     return tfx.dsl.Pipeline(
         pipeline_name=nodes.pipeline_name(task.name),

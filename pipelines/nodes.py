@@ -19,6 +19,8 @@ EVALUATOR = "Evaluator"
 INFRA_VALIDATOR = "InfraValidator"
 PUSHER = "Pusher"
 REGISTRAR = "Registrar"
+# Kubeflow only: materialises the package's DVC data version before ExampleGen reads it.
+DATA_SNAPSHOT = "DataSnapshot"
 
 # Pipeline order, for tables; a run may lack some (no Tuner, no baseline).
 NODE_ORDER = (

@@ -130,12 +130,21 @@ def build_pipeline(
     baseline: bool = True,
     registry_uri: Optional[str] = None,
     s3: Optional[S3Access] = None,
+    dvc_remote: Optional[str] = None,
 ):
     """The factory's pipeline with cluster roots and per-component resources attached. No metadata
     connection: on the cluster, ML Metadata is KFP's own service, and no step may read a local file."""
     from components.code_version import code_version
     from pipelines import factory
 
+    snapshot = None
+    if dvc_remote:
+        from components import data_snapshot
+
+        md5 = (data_version or {}).get("md5", "")
+        data_root = data_snapshot.snapshot_root(pipeline_root, md5)
+        snapshot = data_snapshot.DataSnapshotComponent(
+            remote=dvc_remote, md5=md5, destination=data_root, subdir=task.data_dir).with_id(nodes.DATA_SNAPSHOT)
     pipeline = factory.create_pipeline(
         task,
         pipeline_root=pipeline_root,
@@ -150,6 +159,7 @@ def build_pipeline(
         code_version=code_version(Path(__file__).resolve().parents[2]),
         # The KFP driver replaces this constant with the run's id (driver/resolve.go).
         run_id=KFP_RUN_ID,
+        data_snapshot=snapshot,
     )
     by_id = {component.id: component for component in pipeline.components}
     unknown = sorted(set(task.resources) - set(by_id))
@@ -186,6 +196,7 @@ def compile_pipeline(
     registry_uri: Optional[str] = None,
     cluster: Optional[str] = None,
     s3: Optional[S3Access] = None,
+    dvc_remote: Optional[str] = None,
 ) -> CompiledPipeline:
     """Compile with TFX's KubeflowV2DagRunner, in memory: no network, nothing under pipeline_root.
 
@@ -193,7 +204,10 @@ def compile_pipeline(
     $MLFLOW_TRACKING_URI); required, since a Registrar without one would register nothing.
     cluster: the Terraform environment (`cluster.CLUSTERS`, default $MLOPS_CLUSTER, else dev) whose
     node pools must fit every step's request: a pod no node can hold would stay Pending.
-    s3: the object store's endpoint, region and credentials secret for every step (`storage`)."""
+    s3: the object store's endpoint, region and credentials secret for every step (`storage`).
+    dvc_remote: the DVC remote (s3://...) a first step reads the stamped data version from, by md5,
+    into `<pipeline root>/data-versions/<md5>` (components.data_snapshot); without it ExampleGen
+    reads whatever is under the data root."""
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
     from tfx.v1.orchestration.experimental import KubeflowV2DagRunner, KubeflowV2DagRunnerConfig
@@ -207,10 +221,16 @@ def compile_pipeline(
     registry_uri = check_registry_uri(registry_uri or os.environ.get(TRACKING_URI_ENV))
     s3 = s3 or S3Access()
     for option, root in (("--pipeline-root", pipeline_root), ("--data-root", data_root),
-                         ("--serving-root", serving_root)):
+                         ("--serving-root", serving_root), ("--dvc-remote", dvc_remote)):
         storage.check_root(root or "", option)
+    if dvc_remote and data_root:
+        raise KubeflowError("--data-root and --dvc-remote exclude each other: with a DVC remote the run reads "
+                            "the stamped data version from it")
     target = target_cluster.check_fits(task.name, task.resources, cluster)
     version = dict(data_version) if data_version is not None else compile_data_version()
+    if dvc_remote and not str(version.get("md5", "")).endswith(".dir"):
+        raise KubeflowError(f"--dvc-remote needs the data version of data.dvc (a .dir md5), not "
+                            f"{version.get('md5')!r}: run `dvc add data` and commit data.dvc")
     pipeline = build_pipeline(
         task,
         pipeline_root=pipeline_root,
@@ -222,6 +242,7 @@ def compile_pipeline(
         baseline=baseline,
         registry_uri=registry_uri,
         s3=s3,
+        dvc_remote=dvc_remote,
     )
     runner = KubeflowV2DagRunner(
         # Schema 2.1.0: the only one the KFP v2 backend accepts.

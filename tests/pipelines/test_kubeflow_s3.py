@@ -169,15 +169,25 @@ def registry_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def heart_s3_runs(s3, registry_server, tmp_path_factory):
     """heart compiled for s3:// roots and run twice, as two KFP runs of one pipeline, on the rows and
-    budget of the local `heart_run`: the first registers heart v1, the second is gated against it."""
-    from tests.heart_data import synthetic_heart_rows, write_heart_csv
-    from tests.s3_server import upload_tree
+    budget of the local `heart_run`: the first registers heart v1, the second is gated against it.
+    The data reaches the run by version: `dvc push` to an S3 remote, the package stamped with that
+    md5, and its DataSnapshot step reads the version from the remote."""
+    import yaml
 
-    endpoint, s3_client = s3
+    from tests.conftest import dvc_exe, make_dvc_project
+    from tests.heart_data import synthetic_heart_rows, write_heart_csv
+
+    endpoint, _ = s3
     base = tmp_path_factory.mktemp("heart-s3")
-    write_heart_csv(base / "data" / "heart" / "heart.csv", synthetic_heart_rows(HEART_ROWS, seed=HEART_SEED))
-    upload_tree(s3_client, base / "data", "pipelines", "root/data")
-    package = _compile_heart(registry_server, endpoint).write(base / "heart.yaml")
+    project = make_dvc_project(base / "project")
+    write_heart_csv(project / "data" / "heart" / "heart.csv", synthetic_heart_rows(HEART_ROWS, seed=HEART_SEED))
+    run([dvc_exe(), "remote", "add", "-d", "-f", "s3store", "s3://dvc/heart"], project)
+    run([dvc_exe(), "remote", "modify", "s3store", "endpointurl", endpoint], project)
+    run([dvc_exe(), "add", "-q", "data"], project)
+    run([dvc_exe(), "push", "-q"], project)
+    version = {"md5": yaml.safe_load((project / "data.dvc").read_text())["outs"][0]["md5"]}
+    package = _compile_heart(registry_server, endpoint, data_version=version,
+                             dvc_remote="s3://dvc/heart").write(base / "heart.yaml")
     results = []
     for attempt in (1, 2):
         started = time.monotonic()
@@ -204,6 +214,12 @@ def test_every_step_exits_0_on_s3_and_the_run_blesses_pushes_and_registers(heart
         bucket, key = object_store.split_uri(logs)
         assert b"Trainer" in s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()  # uploaded
     assert first.tasks["Registrar"].artifacts["registered_model"].metadata["model_version"] == "1"
+    # The stamped DVC version, read from the S3 remote by md5: copied once, complete the second time.
+    assert first.tasks["DataSnapshot"].artifacts["snapshot"].metadata["files"] == 1
+    assert second.tasks["DataSnapshot"].artifacts["snapshot"].metadata["files"] == 0
+    md5 = first.tasks["DataSnapshot"].artifacts["snapshot"].metadata["dvc_md5"]
+    listed = s3_client.list_objects_v2(Bucket="pipelines", Prefix=f"root/data-versions/{md5[:-4]}/heart/")
+    assert [o["Key"].rsplit("/", 1)[1] for o in listed["Contents"]] == ["heart.csv"]
 
 
 @pytest.mark.e2e
@@ -237,7 +253,7 @@ def test_the_s3_dry_run_gates_like_a_local_run_of_the_same_data(heart_s3_runs, h
     (first, _), _ = heart_s3_runs
     _, status, local, _ = heart_run
     assert status == 0
-    assert set(first.tasks) == set(local.nodes)
+    assert set(first.tasks) - {nodes.DATA_SNAPSHOT} == set(local.nodes)
     decisions = {"blessed": (nodes.EVALUATOR, "blessing", "blessed"),
                  "infra-blessed": (nodes.INFRA_VALIDATOR, "blessing", "blessed"),
                  "pushed": (nodes.PUSHER, "pushed_model", "pushed")}
