@@ -303,6 +303,7 @@ def _run_locked(task, run_id, *, layout, data_root, data_version, enable_cache, 
     except Exception as exc:  # a component failed: the metadata store has recorded it
         error = f"{type(exc).__name__}: {exc}"
         tfx_logger.exception("run %s failed", run_id)
+        error = _close_after_failure(layout, run_id, error)
     finally:
         for handler in handlers:
             tfx_logger.removeHandler(handler)
@@ -337,9 +338,9 @@ def never_cached(ir, *node_ids: str):
     return ir
 
 
-def _cancel_unfinished(metadata_path: Path, run_id: str, reason: str) -> list:
+def _cancel_unfinished(metadata_path: Path, run_id: str, reason: str, failed: bool = False) -> list:
     """Mark the run's executions that are still NEW/RUNNING as CANCELED (TFX leaves them RUNNING
-    when the launcher is interrupted); returns their ids."""
+    when the launcher is interrupted), or FAILED; returns their ids."""
     from ml_metadata.proto import metadata_store_pb2
 
     store = metadata.open_store(str(metadata_path))
@@ -349,11 +350,31 @@ def _cancel_unfinished(metadata_path: Path, run_id: str, reason: str) -> list:
     unfinished = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
     executions = [e for e in store.get_executions_by_context(context.id) if e.last_known_state in unfinished]
     for execution in executions:
-        execution.last_known_state = metadata_store_pb2.Execution.CANCELED
-        execution.custom_properties["interrupted_by"].string_value = reason
+        if failed:
+            execution.last_known_state = metadata_store_pb2.Execution.FAILED
+            execution.custom_properties["failed_because"].string_value = reason
+        else:
+            execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+            execution.custom_properties["interrupted_by"].string_value = reason
     if executions:
         store.put_executions(executions)
     return [str(e.id) for e in executions]
+
+
+def _close_after_failure(layout: "LocalLayout", run_id: str, error: str) -> str:
+    """The run's error as the summary prints it. A full disk is named with the home and the fix (TFX
+    and SQLite word it their own way), and the executions it left RUNNING (TFX could not write their
+    failure) are marked FAILED once space is freed, so `mlops runs` does not call it interrupted."""
+    from pipelines.cli import DISK_FULL
+
+    if not any(sign in error for sign in DISK_FULL):
+        return error
+    sign = next(sign for sign in DISK_FULL if sign in error)
+    try:
+        _cancel_unfinished(layout.metadata_path, run_id, "disk full", failed=True)
+    except Exception:  # the disk is still full: `mlops runs` will show it as interrupted
+        pass
+    return f"cannot write {layout.home}: {sign}; free some space, or pass a --home on another disk"
 
 
 def run_until(task: TaskConfig, home: Path, data_root: Path, last_node: str):
