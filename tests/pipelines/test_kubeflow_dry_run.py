@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 from pipelines import cli
 from pipelines.kubeflow import KubeflowError, backend_semantics, dry_run, emulation, steps
 from pipelines.kubeflow.compiler import CompiledPipeline
-from tests.conftest import REPO
 
 STAMP = f"{steps.PACKAGE_FORMAT}+tfx-1.16.0"
 TFX_COMMAND = ["python", "-m", steps.TFX_ENTRYPOINT]
@@ -284,136 +282,4 @@ def test_kfp_run_command(tmp_path, capsys):
     assert cli.main(["kfp-run", str(path), "--pipeline-root", str(tmp_path), "--param", "x"]) == 2
 
 
-# --- the heart pipeline, compiled and run as the backend would -----------------------------------
-
-@pytest.fixture(scope="module")
-def registry_server(tmp_path_factory):
-    """`mlflow server` on SQLite: the registry the compiled Baseline and Registrar reach over HTTP."""
-    from tests.mlflow_server import mlflow_server
-
-    base = tmp_path_factory.mktemp("mlflow")
-    with mlflow_server(base, f"sqlite:///{base / 'mlflow.db'}") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def census_package(tmp_path_factory, registry_server):
-    """census with the registry baseline, compiled for a local pipeline root with the project as
-    package root, on the same 600 synthetic rows and tiny budget as the local `census_run`."""
-    from pipelines.kubeflow.compiler import compile_pipeline
-    from pipelines.tasks import load_task
-    from tests.conftest import synthetic_census_rows, write_census_csv
-
-    base = tmp_path_factory.mktemp("census-kfp")
-    write_census_csv(base / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1))
-    task = load_task("census").with_overrides(tuner_max_trials=1, tuner_train_steps=20, train_steps=150,
-                                              eval_steps=2)
-    compiled = compile_pipeline(task, image="mlops:dry-run", pipeline_root=str(base / "root"),
-                                data_root=str(base / "data"), package_root=str(REPO),
-                                registry_uri=registry_server)
-    return compiled.write(base / "census.yaml"), base
-
-
-def _progress(event, task):
-    print(f"{event} {task.name} {task.state} {task.seconds:.1f}s")
-
-
-@pytest.fixture(scope="module")
-def census_dry_runs(census_package):
-    """Two runs of the package, as two KFP runs of one pipeline: the first registers census v1, the
-    second must compare against it."""
-    package, base = census_package
-    results = []
-    for attempt in (1, 2):
-        started = time.monotonic()
-        results.append(dry_run.dry_run(package, pipeline_root=base / "root", progress=_progress))
-        print(f"census dry run {attempt}: {time.monotonic() - started:.1f}s")
-    return results, base
-
-
-@pytest.mark.e2e
-def test_census_dry_run_runs_every_step_blesses_pushes_and_registers(census_dry_runs):
-    (first, second), base = census_dry_runs
-    for result in (first, second):
-        assert result.ok, f"{result.failed.name}: {result.failed.error} (log: {result.failed.log})"
-        assert list(result.tasks)[-1] == "Registrar"
-        assert result.tasks["Evaluator"].artifacts["blessing"].metadata["blessed"] == 1
-        pushed = result.tasks["Pusher"].artifacts["pushed_model"]
-        assert pushed.metadata["pushed"] == 1 and pushed.recorded["pushed"] == 1
-        assert Path(pushed.metadata["pushed_destination"]).parent == base / "root" / "serving" / "census"
-    assert first.tasks["Registrar"].artifacts["registered_model"].metadata["model_version"] == "1"
-    assert second.tasks["Registrar"].artifacts["registered_model"].metadata["model_version"] == "2"
-    # What the next step gets is what the launcher recorded: named by id, converted metadata.
-    examples = first.tasks["ExampleGen"].artifacts["examples"]
-    assert examples.recorded["display_name"] == "examples" and examples.id > 0
-
-
-@pytest.mark.e2e
-def test_the_second_dry_run_blesses_against_the_registry_baseline(census_dry_runs, registry_server):
-    from components.registry import Registry
-
-    (first, second), _ = census_dry_runs
-    assert first.tasks["Baseline"].artifacts["model"].metadata["baseline_version"] == 0
-    baseline = second.tasks["Baseline"].artifacts["model"].metadata
-    assert baseline["baseline_version"] == 1 and baseline["baseline"].startswith("census v1 ")
-    assert second.tasks["Evaluator"].artifacts["blessing"].metadata["baseline"].startswith("census v1 ")
-    v2 = Registry(registry_server).version("census", 2)
-    assert v2.tags["baseline_version"].startswith("census v1 ")
-    # Lineage as a local run records it: the KFP run id, the compile-time commit, the data version.
-    assert v2.tags["pipeline_run_id"] not in ("", "unknown", "{{$.pipeline_job_uuid}}")
-    from components import data_version
-
-    assert v2.tags["git_commit"] not in ("", "unknown")
-    assert v2.tags["dvc_data_md5"] == data_version.recorded_version(REPO)["md5"]
-    assert v2.tags["infra_blessed"] == "true" and v2.tags["statistics_uri"]
-
-
-@pytest.mark.e2e
-def test_the_dry_run_gates_like_a_local_run_of_the_same_data(census_dry_runs, census_run):
-    """The same data and budget through the local runner (the shared `census_run`) and through the
-    emulated backend: the same decisions, and metrics of the same model recipe."""
-    from components import evaluation
-    from pipelines import nodes
-
-    (first, _), _ = census_dry_runs
-    _, home, status = census_run
-    assert status == 0
-    local = [run for run in _local_runs(home) if nodes.EVALUATOR in run.nodes][0]  # its first run
-    assert set(first.tasks) == set(local.nodes)  # every node, nothing else
-    decisions = {
-        "blessed": (nodes.EVALUATOR, "blessing", "blessed"),
-        "infra-blessed": (nodes.INFRA_VALIDATOR, "blessing", "blessed"),
-        "pushed": (nodes.PUSHER, "pushed_model", "pushed"),
-        "registered": (nodes.REGISTRAR, "registered_model", "registered"),
-    }
-    for what, (node, key, prop) in decisions.items():
-        assert first.tasks[node].artifacts[key].metadata[prop] == local.nodes[node].output(key).get(prop) == 1, what
-    emulated = evaluation.overall_metrics(first.tasks[nodes.EVALUATOR].artifacts["evaluation"].uri)
-    locally = evaluation.overall_metrics(local.nodes[nodes.EVALUATOR].output("evaluation").uri)
-    assert emulated["example_count"] == locally["example_count"]  # the same eval split
-    for metric in ("auc", "binary_accuracy"):
-        assert abs(emulated[metric] - locally[metric]) < 0.05, (metric, emulated[metric], locally[metric])
-
-
-def _local_runs(home):
-    from pipelines import lineage, nodes
-    from tests.records import metadata
-
-    store = metadata(home)
-    pipeline = nodes.pipeline_name("census")
-    return [lineage.load_run(store, pipeline, r) for r in reversed(lineage.list_run_ids(store, pipeline))]
-
-
-@pytest.mark.e2e
-def test_stock_tfx_entrypoint_fails_under_the_same_emulation(census_package, tmp_path):
-    """The repair is needed: TFX's own entrypoint fails where the backend would make it fail."""
-    package, _ = census_package
-    first = dry_run.dry_run(package, pipeline_root=tmp_path / "a", stock_entrypoint={"ExampleGen"})
-    assert first.failed.name == "ExampleGen" and first.failed.exit_status != 0
-    assert first.failed.error == "ImportError: Could not import system.Artifact"
-
-    second = dry_run.dry_run(package, pipeline_root=tmp_path / "b", stock_entrypoint={"StatisticsGen"})
-    assert second.tasks["StatisticsGen"].state == "failed"
-    assert all(t.state == "succeeded" for n, t in second.tasks.items() if n != "StatisticsGen")
-    assert second.failed.error == "AttributeError: 'NoneType' object has no attribute 'get'"
-    assert any("_retrieve_class_path" in line for line in second.failed.stderr_tail)
+# The whole pipeline through this emulation, on an s3:// root: tests/pipelines/test_kubeflow_s3.py.
