@@ -156,23 +156,22 @@ def version_for(args, ref: str, default_alias: Optional[str] = None, action: Opt
     default_alias, when given), once it shows the evidence promote asks for (action: what the
     caller does with it, for the refusal; None when the caller checks the files it loads itself).
     Shared by every command that takes a version reference."""
-    reg = _open(args)
     name, sep, alias = ref.partition("@")
+    number = None
     if sep:
         if not name or not alias:
             raise CliError(f"expected TASK@ALIAS (e.g. census@production), got {ref!r}", status=2)
-        info = _call(reg.resolve, name, alias)
     else:
         name, sep, number = ref.partition(":")
-        if sep:
-            if not name or not number:
-                raise CliError(f"expected TASK:VERSION (e.g. census:3), got {ref!r}", status=2)
-            info = _call(reg.version, name, number)
-        elif default_alias and ref:
-            info = _call(reg.resolve, ref, default_alias)
-        else:
-            raise CliError(f"expected TASK@ALIAS or TASK:VERSION (e.g. census@production or census:3), got {ref!r}",
-                           status=2)
+        if sep and (not name or not number):
+            raise CliError(f"expected TASK:VERSION (e.g. census:3), got {ref!r}", status=2)
+        if not sep:
+            if not (default_alias and ref):
+                raise CliError(f"expected TASK@ALIAS or TASK:VERSION (e.g. census@production or census:3), got "
+                               f"{ref!r}", status=2)
+            name, alias, number = ref, default_alias, None
+    reg = _open(args)
+    info = _call(reg.version, name, number) if number is not None else _call(reg.resolve, name, alias)
     return _call(reg.verified, info, action) if action else info
 
 
