@@ -25,10 +25,31 @@ def _print_table(table: Table) -> None:
         Console(file=console.file, width=natural, highlight=False).print(table)
 
 
-def _layout(args):
-    from pipelines.local_runner import LocalLayout
+def _source(args, run_option: str = "--kfp-run"):
+    """The run source the options name, chosen once: a Kubeflow host (--host, with its namespace and
+    credentials, defaults from the environment as for `mlops submit`), else the local home."""
+    import os
 
-    return LocalLayout.resolve(args.home)
+    from pipelines.cli_kubeflow import COOKIE_ENV, NAMESPACE_ENV, TOKEN_ENV
+    from pipelines.runs import open_source
+
+    host = getattr(args, "host", None)
+    if getattr(args, "kfp_run", None) and not host:
+        raise CliError(f"{run_option} needs the Kubeflow Pipelines host: add --host URL (e.g. http://localhost:8080)",
+                       status=2)
+    if host and not host.startswith(("http://", "https://")):
+        raise CliError(f"--host must be an http(s) URL such as http://localhost:8080, got {host!r}", status=2)
+    return open_source(host, namespace=getattr(args, "namespace", None) or os.environ.get(NAMESPACE_ENV) or None,
+                       token=getattr(args, "token", None) or os.environ.get(TOKEN_ENV) or None,
+                       cookie=getattr(args, "cookie", None) or os.environ.get(COOKIE_ENV) or None, home=args.home)
+
+
+def _read_errors():
+    """What reading a run may raise that is the user's to fix (one line each)."""
+    from pipelines.kubeflow import KubeflowError
+    from pipelines.runs import InspectError
+
+    return InspectError, KubeflowError
 
 
 def _quiet() -> None:
@@ -77,17 +98,18 @@ def infra_cell(row) -> Text:
 
 
 def cmd_runs(args) -> int:
-    from pipelines import inspect_runs
+    from pipelines import runs as run_sources
 
     try:
-        runs, totals = inspect_runs.list_runs(_layout(args), args.task, limit=args.limit)
-    except inspect_runs.InspectError as exc:
+        with _source(args) as source:
+            runs, totals = source.list_runs(args.task, limit=args.limit)
+    except _read_errors() as exc:
         raise _inspect_error(exc, args.task) from None
     if not runs:
-        console.print("no pipeline runs in this metadata store yet; `mlops run TASK` makes one")
+        console.print(f"no pipeline runs in {source.where} yet; `mlops run TASK` makes one")
         return 0
     for task, rows in runs.items():
-        nodes = inspect_runs.columns_for(rows)
+        nodes = run_sources.columns_for(rows)
         table = Table(title=f"[bold]{task}[/] — {totals[task]} run{'s' if totals[task] != 1 else ''}",
                       title_justify="left")
         table.add_column("run id", no_wrap=True)
@@ -100,7 +122,7 @@ def cmd_runs(args) -> int:
         table.add_column("registered")
         for row in rows:
             symbols = Text()
-            for symbol in inspect_runs.symbols(row, nodes):
+            for symbol in run_sources.symbols(row, nodes):
                 symbols.append(symbol, style=_SYMBOL_STYLES.get(symbol, ""))
             registration = row.registration
             registered = Text(registration, style="yellow" if registration.startswith("no") else "green") \
@@ -108,7 +130,7 @@ def cmd_runs(args) -> int:
             table.add_row(
                 row.run_id,
                 row.start.strftime("%Y-%m-%d %H:%M:%S") if row.start else "—",
-                inspect_runs.format_duration(row.seconds),
+                run_sources.format_duration(row.seconds),
                 symbols,
                 _yes_no(row.blessed),
                 infra_cell(row),
@@ -124,19 +146,19 @@ def cmd_runs(args) -> int:
         console.print(f"  components, in order: {', '.join(nodes)}", style="dim")
         if totals[task] > len(rows):
             console.print(f"  {totals[task] - len(rows)} older runs not shown (--limit 0 shows all)", style="dim")
-    console.print(f"  {inspect_runs.LEGEND}", style="dim")
+    console.print(f"  {run_sources.LEGEND}", style="dim")
     return 0
 
 
 def cmd_slices(args) -> int:
     _quiet()
-    from pipelines import inspect_runs, nodes, slices
+    from pipelines import nodes, slices
 
     task_config = _task_config(args.task)
     try:
-        store = inspect_runs.open_store(_layout(args))
-        record = inspect_runs.resolve_run(store, args.task, args.run, need=nodes.EVALUATOR)
-    except inspect_runs.InspectError as exc:
+        with _source(args) as source:
+            record = source.resolve_run(args.task, args.kfp_run or args.run, need=nodes.EVALUATOR)
+    except _read_errors() as exc:
         raise _inspect_error(exc, args.task) from None
     evaluator = record.nodes.get(nodes.EVALUATOR)
     evaluation = evaluator.output("evaluation") if evaluator else None
@@ -218,15 +240,27 @@ def cmd_slices(args) -> int:
 
 def cmd_report(args) -> int:
     _quiet()
-    from pipelines import inspect_runs
+    from pipelines.layout import LocalLayout
     from pipelines.report import write_report
 
     try:
-        path = write_report(_layout(args), args.task, args.run, task_config=_task_config(args.task))
-    except inspect_runs.InspectError as exc:
+        with _source(args) as source:
+            path = write_report(source, args.task, args.kfp_run or args.run, home=LocalLayout.resolve(args.home).home,
+                                task_config=_task_config(args.task))
+    except _read_errors() as exc:
         raise _inspect_error(exc, args.task) from None
     console.print(f"report: {path}")
     return 0
+
+
+def _kubeflow_options(parser, what: str) -> None:
+    from pipelines.cli_kubeflow import COOKIE_ENV, NAMESPACE_ENV, TOKEN_ENV
+
+    parser.add_argument("--host", help=f"read {what} from Kubeflow Pipelines at this URL (e.g. http://localhost:8080) "
+                                        "instead of the local metadata store")
+    parser.add_argument("--namespace", help=f"Kubeflow profile namespace (multi-user Kubeflow; default: ${NAMESPACE_ENV})")
+    parser.add_argument("--token", help=f"bearer token for the KFP API (default: ${TOKEN_ENV})")
+    parser.add_argument("--cookie", help=f"session cookie sent on every request (default: ${COOKIE_ENV})")
 
 
 def register(sub) -> None:
@@ -236,22 +270,27 @@ def register(sub) -> None:
     runs.add_argument("task", nargs="?", help="only this task's runs (default: every task)")
     runs.add_argument("--limit", type=non_negative_int, default=20, help="newest N runs per task (default 20; 0 = all)")
     runs.add_argument("--home", help=home_help)
+    _kubeflow_options(runs, "the runs")
     runs.set_defaults(func=cmd_runs)
 
     sl = sub.add_parser("slices", help="TFMA metrics per slice of a run, with thresholds and charts")
     sl.add_argument("task")
     sl.add_argument("--run", default="latest",
                     help="run id (or a unique prefix), default: latest run with an evaluation")
+    sl.add_argument("--kfp-run", metavar="RUN_ID", help="a Kubeflow run's id (or a unique prefix); needs --host")
     sl.add_argument("--metric", help="only this metric, e.g. auc or AUC (default for charts: the threshold metric)")
     sl.add_argument("--baseline", action="store_true",
                     help="candidate vs baseline model and the difference for --metric (default: the threshold metric)")
     sl.add_argument("--png", metavar="FILE", help="write a bar chart of the metric per slice (PNG)")
     sl.add_argument("--html", metavar="FILE", help="write the chart and its numbers as a self-contained HTML page")
-    sl.add_argument("--home", help=home_help)
+    sl.add_argument("--home", help=home_help + "; with --host, where Kubeflow artifacts are cached")
+    _kubeflow_options(sl, "the run")
     sl.set_defaults(func=cmd_slices)
 
     rep = sub.add_parser("report", help="(re)write a run's self-contained report.html")
     rep.add_argument("task")
     rep.add_argument("--run", default="latest", help="run id (or a unique prefix), default: latest")
-    rep.add_argument("--home", help=home_help)
+    rep.add_argument("--kfp-run", metavar="RUN_ID", help="a Kubeflow run's id (or a unique prefix); needs --host")
+    rep.add_argument("--home", help=home_help + "; the report is written under it")
+    _kubeflow_options(rep, "the run")
     rep.set_defaults(func=cmd_report)

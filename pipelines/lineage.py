@@ -9,12 +9,13 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.metadata import NODE_CONTEXT_TYPE, PIPELINE_CONTEXT_TYPE, RUN_CONTEXT_TYPE
 
-_STATE_NAMES = {
+STATE_NAMES = {
     v: k.lower() for k, v in metadata_store_pb2.Execution.State.items()
 }
 
 
-def _property(artifact_or_execution, name):
+def property_value(artifact_or_execution, name):
+    """A property or custom property of an ML Metadata artifact/execution as a Python value."""
     for props in (artifact_or_execution.custom_properties, artifact_or_execution.properties):
         if name in props:
             value = props[name]
@@ -77,7 +78,7 @@ def _artifact_record(store, artifact, key) -> ArtifactRecord:
     props = {}
     for mapping in (artifact.properties, artifact.custom_properties):
         for name in mapping:
-            props[name] = _property(artifact, name)
+            props[name] = property_value(artifact, name)
     return ArtifactRecord(artifact.id, type_name, artifact.uri, key, props)
 
 
@@ -103,7 +104,7 @@ def load_run(store: metadata_store.MetadataStore, pipeline: str, run_id: str) ->
         node = NodeExecution(
             node_id=_node_id(store, execution.id, pipeline),
             execution_id=execution.id,
-            state=_STATE_NAMES.get(execution.last_known_state, "unknown"),
+            state=STATE_NAMES.get(execution.last_known_state, "unknown"),
             start_ms=execution.create_time_since_epoch,
             end_ms=execution.last_update_time_since_epoch,
         )

@@ -9,46 +9,13 @@ import re
 import signal
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from components import locks, metadata
 from pipelines.config import TaskConfig
+from pipelines.layout import DEFAULT_HOME, HOME_ENV, LocalLayout, lock_holder  # noqa: F401 - re-exported for callers
 from pipelines.outcome import RunOutcome, outcome_of
-
-HOME_ENV = "MLOPS_HOME"
-DEFAULT_HOME = ".mlops"
-
-
-@dataclass(frozen=True)
-class LocalLayout:
-    """Where a local run keeps things, all under one home directory."""
-
-    home: Path
-
-    @classmethod
-    def resolve(cls, home: Optional[str] = None) -> "LocalLayout":
-        chosen = home or os.environ.get(HOME_ENV) or os.path.join(os.getcwd(), DEFAULT_HOME)
-        return cls(Path(chosen).resolve())
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.home / "metadata.sqlite"
-
-    def pipeline_root(self, task: str) -> Path:
-        return self.home / "pipelines" / task
-
-    @property
-    def serving_root(self) -> Path:
-        return self.home / "serving"
-
-    def logs_dir(self, task: str) -> Path:
-        return self.home / "logs" / task
-
-    def lock_path(self, task: str) -> Path:
-        return self.home / "locks" / f"{task}.lock"
-
 
 # ---- one run per task and home at a time
 
@@ -82,12 +49,6 @@ def task_lock(layout: "LocalLayout", task: str):
             f"`mlops run {task}` is already running on {layout.home}: {locks.describe(exc.holder)}; "
             f"wait for it to finish (lock {exc.path})"
         ) from None
-
-
-def lock_holder(layout: "LocalLayout", task: str) -> Optional[dict]:
-    """The holder record of the task's lock (pid, host, since, run_id) while a run holds it, None
-    when no run does."""
-    return locks.holder_of(layout.lock_path(task))
 
 
 @contextlib.contextmanager
@@ -241,8 +202,11 @@ def run_pipeline(
         if report:
             try:
                 from pipelines.report import write_report
+                from pipelines.runs.local import LocalSource
 
-                outcome.report_path = str(write_report(layout, task.name, run_id, task_config=task))
+                with LocalSource(layout) as source:
+                    outcome.report_path = str(write_report(source, task.name, run_id, home=layout.home,
+                                                           task_config=task))
             except Exception as exc:  # a report problem must never fail the run
                 outcome.warnings.append(f"could not write the run report: {type(exc).__name__}: {exc}")
         return outcome

@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from pipelines.kubeflow import KubeflowError
 from pipelines.kubeflow.compiler import read_package
@@ -94,6 +94,34 @@ def check_endpoint(host: str, token: Optional[str] = None, timeout: float = 10.0
         )
 
 
+def api_request(host: str, method: str, path: str, *, token: Optional[str] = None, cookie: Optional[str] = None,
+                body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None, doing: str = "reading",
+                timeout: float = 30.0) -> Tuple[Dict[str, str], bytes]:
+    """One request to the KFP host (the v2beta1 API, or the UI's ML Metadata proxy) with the
+    credentials; (response headers, body), or KubeflowError with one line: unreachable, rejected
+    credentials, a redirect to a login page, or the server's own message."""
+    import urllib3
+
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
+    try:
+        response = http.request(method, host.rstrip("/") + path, body=body, redirect=False,
+                                headers={**_auth_headers(token, cookie), **(headers or {})})
+    except urllib3.exceptions.HTTPError as exc:
+        raise KubeflowError(f"cannot reach Kubeflow Pipelines at {host} while {doing}: {_reason(exc)}") from None
+    finally:
+        http.clear()
+    status = response.status
+    if status in (401, 403):
+        raise KubeflowError(f"Kubeflow Pipelines at {host} rejected the request while {doing} (HTTP {status}); "
+                            f"{_CREDENTIALS_HINT}")
+    if 300 <= status < 400:
+        raise KubeflowError(f"Kubeflow Pipelines at {host} redirected to {response.headers.get('Location', '?')} "
+                            "(a login page?); use the API address (e.g. a port-forward) or pass --token or --cookie")
+    if status != 200:
+        raise KubeflowError(f"Kubeflow Pipelines refused {doing} (HTTP {status}): {_server_message(response.data)}")
+    return dict(response.headers), response.data
+
+
 def _api_error(exc: BaseException, host: str, doing: str) -> KubeflowError:
     """One-line KubeflowError for an ApiException (or connection error) from kfp's client."""
     status = getattr(exc, "status", None)
@@ -103,16 +131,20 @@ def _api_error(exc: BaseException, host: str, doing: str) -> KubeflowError:
         return KubeflowError(
             f"Kubeflow Pipelines at {host} rejected the request while {doing} (HTTP {status}); {_CREDENTIALS_HINT}"
         )
+    message = _server_message(getattr(exc, "body", None)) or " ".join(str(getattr(exc, "reason", "") or "").split())
+    return KubeflowError(f"Kubeflow Pipelines refused {doing} (HTTP {status}): {message[:500]}")
+
+
+def _server_message(body) -> str:
+    """The message of an API error body ({"message": ...} or {"error": ...}), on one line."""
     message = ""
-    body = getattr(exc, "body", None)
     if body:
         try:
             data = json.loads(body)
             message = data.get("message") or data.get("error") or ""
         except (ValueError, AttributeError):
-            message = str(body)
-    message = " ".join(str(message or getattr(exc, "reason", "") or "").split())
-    return KubeflowError(f"Kubeflow Pipelines refused {doing} (HTTP {status}): {message[:500]}")
+            message = body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+    return " ".join(str(message or "").split())[:500]
 
 
 # ---- schedules: KFP's ScheduledWorkflow controller parses `cron` with robfig/cron v1 `cron.Parse`

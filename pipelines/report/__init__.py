@@ -1,6 +1,7 @@
 """A self-contained HTML report of one pipeline run: data, validation, tuning, training, slices and
-the blessing decision. Everything is read back from the run's artifacts (via ML Metadata), so it
-works for every task; images are inline PNGs and the page loads nothing from anywhere.
+the blessing decision. Everything is read back from the run's artifacts through a run source
+(pipelines.runs: a local run or a Kubeflow one), so it works for every task and wherever the run
+ran; images are inline PNGs and the page loads nothing from anywhere.
 
 Written to <home>/reports/<task>/<run id with ':' replaced by '-'>/report.html after each
 `mlops run`; `mlops report TASK [--run RUN]` regenerates it.
@@ -15,26 +16,25 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
-from pipelines import inspect_runs
-from pipelines.local_runner import LocalLayout
+from pipelines.layout import LocalLayout
 from pipelines.report.charts import training_figure
 from pipelines.report.context import build_context
 from pipelines.report.rendering import render
 from pipelines.report.sections.training import read_scalars
+from pipelines.runs.base import RunSource
 
 REPORT_FILE = "report.html"
 
 
 def report_path(home: Union[str, Path], task: str, run_id: str) -> Path:
-    return inspect_runs.report_dir(Path(home), task, run_id) / REPORT_FILE
+    return LocalLayout(Path(home)).report_dir(task, run_id) / REPORT_FILE
 
 
-def write_report(home_or_layout: Union[LocalLayout, str, Path], task: str, run_id: Optional[str] = None, *,
-                 store=None, task_config=None) -> Path:
-    """Write report.html for one run of `task` (default: the newest) and return its path."""
-    layout = home_or_layout if isinstance(home_or_layout, LocalLayout) else LocalLayout.resolve(str(home_or_layout))
-    store = store or inspect_runs.open_store(layout)
-    record = inspect_runs.resolve_run(store, task, run_id or "latest")
+def write_report(source: RunSource, task: str, run_id: Optional[str] = None, *, home: Union[str, Path],
+                 task_config=None) -> Path:
+    """Write report.html for one run of `task` from `source` (default: the newest) under `home`'s
+    reports/ and return its path. The run may have run anywhere; the report is always local."""
+    record = source.resolve_run(task, run_id or "latest")
     if task_config is None:
         try:
             from pipelines.tasks import load_task
@@ -42,8 +42,8 @@ def write_report(home_or_layout: Union[LocalLayout, str, Path], task: str, run_i
             task_config = load_task(task)
         except Exception:
             task_config = None  # a task no longer registered still gets a report
-    html_text = render(build_context(record, task, task_config, metadata_path=str(layout.metadata_path)))
-    path = report_path(layout.home, task, record.run_id)
+    html_text = render(build_context(record, task, task_config))
+    path = report_path(home, task, record.run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html_text, encoding="utf-8")

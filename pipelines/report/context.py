@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 from typing import Any, Dict, List, Optional
 
-from pipelines import inspect_runs, lineage, slices
+from pipelines import lineage, slices
 from pipelines.outcome import RunOutcome, outcome_of
 from pipelines.report import sections as report_sections
 from pipelines.report.sections import RunInputs, Section
+from pipelines.runs.base import LEGEND, STATE_SYMBOLS, columns_for, format_duration
 
 
 def _status(row: RunOutcome) -> Dict[str, str]:
@@ -53,10 +54,10 @@ def _headline(run: RunInputs) -> Optional[Dict[str, str]]:
 
 def _component_nodes(record: lineage.RunRecord, row: RunOutcome) -> List[Dict[str, Any]]:
     found = []
-    for node_id in inspect_runs.columns_for([row]):
+    for node_id in columns_for([row]):
         node = record.nodes[node_id]
         found.append({"id": node_id, "state": node.state, "seconds": node.seconds,
-                      "symbol": inspect_runs.STATE_SYMBOLS.get(node.state, "?")})
+                      "symbol": STATE_SYMBOLS.get(node.state, "?")})
     return found
 
 
@@ -73,7 +74,7 @@ def build_context(record: lineage.RunRecord, task: str, task_config=None, metada
         "task": task,
         "run": row,
         "start": row.start.strftime("%Y-%m-%d %H:%M:%S") if row.start else "—",
-        "duration": inspect_runs.format_duration(row.seconds),
+        "duration": format_duration(row.seconds),
         "status": status,
         "verdict": _verdict(status, row, by_id),
         "nodes": _component_nodes(record, row),
@@ -83,5 +84,5 @@ def build_context(record: lineage.RunRecord, task: str, task_config=None, metada
         "sections": by_id,
         "order": [s.id for s in built],
         "generated": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
-        "legend": inspect_runs.LEGEND,
+        "legend": LEGEND,
     }

@@ -27,3 +27,8 @@ def fmt_value(value) -> str:
 def thousands(value) -> str:
     """Counts: 19868 -> 19,868."""
     return f"{value:,}"
+
+
+def describe(exc: BaseException) -> str:
+    """An error as a section shows it: its type and message."""
+    return f"{type(exc).__name__}: {exc}"

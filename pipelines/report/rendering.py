@@ -13,9 +13,8 @@ from typing import Any, Dict
 import jinja2
 from markupsafe import Markup
 
-from pipelines.inspect_runs import format_duration
-from pipelines.report.formatting import fmt_stat, fmt_value, thousands
-from pipelines.report.sections.base import describe
+from pipelines.report.formatting import describe, fmt_stat, fmt_value, thousands
+from pipelines.runs.base import format_duration
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 PAGE = "report.html.j2"

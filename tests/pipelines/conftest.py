@@ -2,13 +2,14 @@
 (`census_run`, tests/conftest.py)."""
 import pytest
 
-from pipelines import inspect_runs, lineage, nodes
-from pipelines.local_runner import LocalLayout
+from pipelines import lineage, nodes
+from pipelines.layout import LocalLayout
+from pipelines.runs.local import LocalSource
 
 
 def census_runs(home):
     """Run records of the census fixture's pipeline, oldest first."""
-    store = inspect_runs.open_store(LocalLayout.resolve(str(home)))
+    store = LocalSource(LocalLayout.resolve(str(home))).store
     pipeline = nodes.pipeline_name("census")
     return [lineage.load_run(store, pipeline, r) for r in reversed(lineage.list_run_ids(store, pipeline))]
 

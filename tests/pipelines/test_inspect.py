@@ -7,8 +7,9 @@ its baseline. Tests pick runs explicitly. The run report's tests are in tests/pi
 import pytest
 
 from components import evaluation
-from pipelines import cli, factory, inspect_runs, nodes, slices
-from pipelines.local_runner import LocalLayout
+from pipelines import cli, factory, nodes, runs, slices
+from pipelines.layout import LocalLayout
+from pipelines.runs.local import LocalSource
 from pipelines.tasks import load_task
 from tests.pipelines.conftest import census_runs as _runs
 
@@ -111,11 +112,11 @@ def test_unknown_metric_lists_the_known_ones(first_run, capsys):
 @pytest.mark.e2e
 def test_runs_lists_the_run_with_blessed_and_pushed(first_run, capsys):
     home, record = first_run
-    runs, totals = inspect_runs.list_runs(LocalLayout.resolve(home), "census", limit=0)
-    row = next(r for r in runs["census"] if r.run_id == record.run_id)
+    listed, totals = LocalSource(LocalLayout.resolve(home)).list_runs("census", limit=0)
+    row = next(r for r in listed["census"] if r.run_id == record.run_id)
     assert row.blessed is True and row.pushed is True
-    assert inspect_runs.symbols(row, inspect_runs.columns_for([row])) == "✓" * len(row.states)
-    assert totals["census"] == len(runs["census"]) >= 1
+    assert runs.symbols(row, runs.columns_for([row])) == "✓" * len(row.states)
+    assert totals["census"] == len(listed["census"]) >= 1
     registrar = record.nodes.get(nodes.REGISTRAR)
     assert (row.registered is None) == (registrar is None or registrar.output("registered_model") is None)
 

@@ -24,7 +24,8 @@ def test_sigterm_cancels_the_running_component_and_exits_143(tmp_path, capsys, m
     import time
 
     from components import example_gen
-    from pipelines import inspect_runs, local_runner
+    from pipelines import local_runner
+    from pipelines.runs.local import LocalSource
 
     def interrupted_do(self, input_dict, output_dict, exec_properties):
         os.kill(os.getpid(), signal.SIGTERM)
@@ -52,7 +53,7 @@ def test_sigterm_cancels_the_running_component_and_exits_143(tmp_path, capsys, m
     # Only the roots had started: ExampleGen and the Baseline (which needs no input).
     assert set(record.nodes) <= {nodes.EXAMPLE_GEN, nodes.BASELINE}
     layout = local_runner.LocalLayout(home)
-    rows, _ = inspect_runs.list_runs(layout, "census")
+    rows, _ = LocalSource(layout).list_runs("census")
     assert rows["census"][0].interrupted == [nodes.EXAMPLE_GEN]
     assert local_runner.lock_holder(layout, "census") is None
     assert signal.getsignal(signal.SIGTERM) == handler_before  # the run's handler is gone

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from models.common.contract import SPLITS
 from pipelines import lineage, nodes, slices
+from pipelines.report.formatting import describe
 
 
 @dataclass
@@ -97,10 +98,6 @@ def splits(uri: str) -> List[str]:
         (os.path.basename(p)[len("Split-"):] for p in glob.glob(os.path.join(uri, "Split-*"))),
         key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s),
     )
-
-
-def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def run_section(spec: SectionSpec, run: RunInputs) -> Section:
