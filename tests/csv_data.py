@@ -42,3 +42,23 @@ def run_until(task, home: Path, data_root: Path, last_node: str):
 def _records(uri: str, split: str):
     files = tf.io.gfile.glob(os.path.join(uri, f"Split-{split}", "*"))
     return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def hash_splits(rows, ratio, columns=COLUMNS) -> list:
+    """The split each dict row lands in when written as CSV and read by components.example_gen:
+    its typing, then TFX's partition function (sha256 of the serialized example, mod the buckets)."""
+    import bisect
+    import hashlib
+    import itertools
+
+    from components import example_gen as eg
+    from models.common.contract import SPLITS
+
+    cells = list(csv.reader(line.decode() for line in _csv_lines(rows, columns)[1:]))
+    kinds = {}
+    for row in cells:
+        for column, cell in zip(columns, row):
+            kinds[column] = [max(kinds.get(column, [eg.EMPTY])[0], eg.value_kind(cell))]
+    edges = list(itertools.accumulate(int(n) for n in ratio))
+    keys = [eg._to_example((None, row), kinds, columns).SerializeToString(deterministic=True) for row in cells]
+    return [SPLITS[bisect.bisect(edges, int(hashlib.sha256(key).hexdigest(), 16) % edges[-1])] for key in keys]

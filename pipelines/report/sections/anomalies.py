@@ -49,13 +49,16 @@ def _recomputed(run: RunInputs, statistics_uri: str, schema_uri: str) -> List[Di
     statistics (the data the baseline model was trained on), as the validator did."""
     import tensorflow_data_validation as tfdv
 
+    from components.strict_example_validator import DRIFT_SPLIT
+
     schema = tfdv.load_schema_text(os.path.join(schema_uri, "schema.pbtxt"))
     baseline = run.output(nodes.BASELINE, "statistics")
     rows: List[Dict[str, str]] = []
     for split in splits(statistics_uri):
         stats = tfdv.load_stats_binary(os.path.join(statistics_uri, f"Split-{split}", "FeatureStats.pb"))
         previous = None
-        baseline_file = os.path.join(baseline.uri, f"Split-{split}", "FeatureStats.pb") if baseline else None
+        baseline_file = (os.path.join(baseline.uri, f"Split-{split}", "FeatureStats.pb")
+                         if baseline and split == DRIFT_SPLIT else None)
         if baseline_file and os.path.exists(baseline_file):
             previous = tfdv.load_stats_binary(baseline_file)
         rows += anomaly_rows(tfdv.validate_statistics(stats, schema, previous_statistics=previous), split)
