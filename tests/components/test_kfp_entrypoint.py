@@ -19,7 +19,7 @@ from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as 
 from tfx.types import standard_artifacts
 
 from components import kfp_entrypoint as ep
-from pipelines.kubeflow import dry_run
+from pipelines.kubeflow import backend_semantics
 
 EXAMPLES_SCHEMA = (
     "title: tfx.Examples\ntype: object\nproperties:\n  span:\n    type: integer\n"
@@ -180,12 +180,12 @@ def test_run_passes_well_formed_input_through_verbatim(monkeypatch, tmp_path):
 
 def test_round_trip_through_the_backend_reads_back_what_tfx_wrote():
     """TFX writes output metadata, the launcher records it in ML Metadata, the next driver reads it
-    back (dry_run.to_mlmd / from_mlmd emulate converter.go); after the repair TFX reads every value
+    back (backend_semantics.to_mlmd / from_mlmd emulate converter.go); after the repair TFX reads every value
     as written, bools included (the entrypoint writes them as {"__value__": b} on that backend)."""
     written = {**WRITTEN, "flag": True, "off": False}
     metadata = json.loads(json.dumps(written))
     ep.survivable_metadata(metadata)
-    recorded = dry_run.from_mlmd({**dry_run.to_mlmd(metadata), "display_name": ("string", "examples")})
+    recorded = backend_semantics.from_mlmd({**backend_semantics.to_mlmd(metadata), "display_name": ("string", "examples")})
     message = parse(backend_input(recorded))
     ep.repair_executor_input(message, inputs_spec())
     examples = tfx_reads(message)
@@ -195,7 +195,7 @@ def test_round_trip_through_the_backend_reads_back_what_tfx_wrote():
     assert examples.get_bool_custom_property("flag") is True
     assert examples.get_bool_custom_property("off") is False
     # Without the rewrite a bool comes back as the number 1.
-    unprotected = dry_run.from_mlmd(dry_run.to_mlmd({"flag": True}))
+    unprotected = backend_semantics.from_mlmd(backend_semantics.to_mlmd({"flag": True}))
     assert unprotected == {"flag": 1.0}
 
 
