@@ -55,6 +55,9 @@ def unwrap(value: Any) -> Any:
 
 
 class KubeflowSource(RunSource):
+    """The runs of a KFP host (in a namespace), with the credentials `mlops submit` takes; what is
+    downloaded stays in `layout`'s cache, so reading a run again needs no object store."""
+
     def __init__(self, host: str, *, namespace: Optional[str] = None, token: Optional[str] = None,
                  cookie: Optional[str] = None, layout: Optional[LocalLayout] = None, s3_client=None):
         self.host = host.rstrip("/")
@@ -175,11 +178,12 @@ class KubeflowSource(RunSource):
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         try:
-            S3Store(self._s3_client).download(uri, target)
+            written = S3Store(self._s3_client).download(uri, target)
         except Exception as exc:  # noqa: BLE001 - credentials, endpoint, a missing bucket: one line
             raise InspectError(f"cannot download {uri}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__} "
                                "(set AWS_ENDPOINT_URL and the AWS credentials of the pipeline root's bucket)") from None
-        done.write_text(uri)
+        if written:  # an empty prefix may still be being uploaded: look again next time
+            done.write_text(uri)
         return str(target)
 
 

@@ -180,7 +180,114 @@ def test_kfp_run_without_a_host_and_unknown_runs_are_one_line_errors(kfp, tmp_pa
     assert "no runs of 'sts' in Kubeflow Pipelines at" in capsys.readouterr().err
 
 
+def test_metadata_errors_and_unreadable_roots_say_what_to_fix(kfp, tmp_path):
+    from ml_metadata.proto import metadata_store_service_pb2 as svc
+
+    from pipelines.kubeflow import KubeflowError
+    from pipelines.runs import InspectError
+
+    _, host, _ = kfp
+    source = KubeflowSource(host, layout=None)
+    with pytest.raises(KubeflowError, match=r"refused Nope \(grpc-status 12\): unimplemented; is the metadata service"):
+        source.metadata.call("Nope", svc.GetArtifactsByIDRequest(), svc.GetArtifactsByIDResponse)
+    with pytest.raises(InspectError, match="only s3:// pipeline roots"):
+        source.readable("gs://bucket/root/x", RUN_A, nodes.EVALUATOR, "evaluation")
+
+
 def test_an_unreachable_host_is_one_line(tmp_path, capsys):
     assert cli.main(["runs", "census", "--host", "http://127.0.0.1:1", "--home", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot reach Kubeflow Pipelines at http://127.0.0.1:1" in err
+
+
+def test_a_run_on_s3_is_read_through_a_local_copy_and_the_command_exits_0(tmp_path):
+    """The artifacts slices and the report open are downloaded with boto3 into the home's cache (so
+    TensorFlow never touches s3:// here and the process ends normally, see kubeflow.py), once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.s3_server import client, environment, s3_environment, s3_server, upload_tree
+
+    with s3_server(tmp_path) as endpoint, environment(s3_environment(endpoint)):
+        s3 = client(endpoint)
+        s3.create_bucket(Bucket="pipelines")
+
+        def write(evaluation, blessing):
+            staging = tmp_path / "staging"
+            _write_local(str(staging / "evaluation"), str(staging / "blessing"))
+            for local, uri in ((staging / "evaluation", evaluation), (staging / "blessing", blessing)):
+                upload_tree(s3, local, "pipelines", uri[len("s3://pipelines/"):])
+
+        fake = FakeKfp()
+        evaluation = fill(fake, "s3://pipelines/root", write)
+        home = tmp_path / "home"
+        with kfp_host(fake) as host:
+            done = subprocess.run([sys.executable, "-m", "pipelines.cli", "slices", "census", "--kfp-run", RUN_A,
+                                   "--host", host, "--home", str(home)], capture_output=True, text=True,
+                                  cwd=Path(__file__).resolve().parents[2], timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert "gender=Female" in done.stdout and "validation: passed" in done.stdout
+            cached = home / "cache" / "kfp" / RUN_A / nodes.EVALUATOR
+            assert (cached / "evaluation" / "metrics").is_file() and (cached / "blessing" / "BLESSED").is_file()
+            assert (cached / "evaluation.complete").read_text() == evaluation
+            # Read again from the cache: the bucket is no longer needed.
+            for key in [o["Key"] for o in s3.list_objects_v2(Bucket="pipelines")["Contents"]]:
+                s3.delete_object(Bucket="pipelines", Key=key)
+            assert cli.main(["report", "census", "--kfp-run", RUN_A, "--host", host, "--home", str(home)]) == 0
+            assert "gender=Female" in (home / "reports" / "census" / RUN_A / "report.html").read_text()
+
+
+@pytest.mark.e2e
+def test_a_kubeflow_copy_of_the_census_run_reads_back_as_the_local_run_does(first_run, tmp_path, capsys):
+    """The census fixture's first run laid out under a KFP pipeline root (what slices and the report
+    open copied there, every output's properties in ML Metadata as the launcher records them):
+    `runs` gives the same outcome, `slices` prints the same table, the report has every section."""
+    import re
+    import shutil
+
+    from pipelines.layout import LocalLayout
+    from pipelines.report import report_path
+    from pipelines.report import sections as report_sections
+    from pipelines.runs.kubeflow import READ_BACK
+    from tests.pipelines.test_report import section_html
+
+    home, record = first_run
+    run_id, root = "0c0ffee0-0000-4000-8000-000000000001", str(tmp_path / "root")
+    fake = FakeKfp()
+    fake.pipelines = [{"pipeline_id": "p-census", "display_name": "mlops-census"}]
+    fake.add_run(run_id, "p-census")
+    for node in record.nodes.values():
+        outputs = {}
+        for key, found in node.outputs.items():
+            uri = artifact_uri(root, run_id, node.node_id, key)
+            if (node.node_id, key) in READ_BACK and os.path.isdir(found[0].uri):
+                shutil.copytree(found[0].uri, uri)
+            outputs[key] = (found[0].type, uri, {k: v for k, v in found[0].properties.items()
+                                                 if isinstance(v, (int, float, str))})
+        fake.add_step(run_id, node.node_id, node.state, outputs)
+    kfp_home = str(tmp_path / "kfp-home")
+    with kfp_host(fake) as host:
+        [kfp_row] = KubeflowSource(host).list_runs("census")[0]["census"]
+        local_rows = LocalSource(LocalLayout.resolve(home)).list_runs("census")[0]["census"]
+        local_row = next(r for r in local_rows if r.run_id == record.run_id)
+        for field in ("components", "blessed", "infra_blessed", "infra_latency_ms", "pushed", "pushed_path",
+                      "registration", "baseline", "data_md5"):
+            local_value, kfp_value = getattr(local_row, field), getattr(kfp_row, field)
+            if field == "components":  # ML Metadata's times are the fake server's
+                local_value, kfp_value = [c[:2] for c in local_value], [c[:2] for c in kfp_value]
+            assert kfp_value == local_value, field
+
+        assert cli.main(["slices", "census", "--home", home, "--run", record.run_id]) == 0
+        local_out = capsys.readouterr().out.splitlines()
+        assert cli.main(["slices", "census", "--kfp-run", run_id, "--host", host, "--home", kfp_home]) == 0
+        kfp_out = capsys.readouterr().out.splitlines()
+        assert kfp_out[0].startswith(f"census run {run_id}") and kfp_out[1:] == local_out[1:]
+
+        assert cli.main(["report", "census", "--kfp-run", run_id, "--host", host, "--home", kfp_home]) == 0
+    text = (tmp_path / "kfp-home" / "reports" / "census" / run_id / "report.html").read_text()
+    for spec in report_sections.SECTIONS:
+        assert "Could not read this part" not in section_html(text, spec.id), spec.id
+    local_text = report_path(home, "census", record.run_id).read_text()
+    rows = re.compile(r"<td>gender=\w+</td>.*?</tr>", re.S)
+    assert rows.findall(section_html(text, "slices")) == rows.findall(section_html(local_text, "slices")) != []
