@@ -3,7 +3,7 @@
 Runs the pipeline once per training seed in one home (the seed only changes the Trainer, so every
 run after the first reuses ExampleGen/Transform from the cache), then prints test-split accuracy and
 AUC per seed with their mean ± sample standard deviation, wall time per component of the first run, and each run's wall time.
-The test split is ~60 rows, so the per-seed spread says how much of a difference is noise.
+The test split is 73 rows, so the per-seed spread says how much of a difference is noise.
 Usage: .venv/bin/python bench/heart.py [--home DIR] [--data-root data] [--seeds 3] [--train-steps N]
 """
 from __future__ import annotations
