@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -277,3 +278,67 @@ def test_stock_tfx_entrypoint_fails_under_the_same_emulation(heart_s3_runs, tmp_
                              stock_entrypoint={"ExampleGen"})
     assert result.failed.name == "ExampleGen" and result.failed.exit_status != 0
     assert result.failed.error == "ImportError: Could not import system.Artifact"
+
+
+# --- the launcher's object-store half on two tiny steps -------------------------------------------
+
+WRITER = r"""
+import json, os, sys
+out_path, meta = sys.argv[1], json.loads(sys.argv[2])["outputs"]["outputFile"]
+os.makedirs(out_path, exist_ok=True)
+open(os.path.join(out_path, "part-0.txt"), "w").write("from the pod")
+print("wrote", out_path)
+json.dump({}, open(meta, "w"))
+"""
+READER = r"""
+import os, sys
+print("read", open(os.path.join(sys.argv[1], "part-0.txt")).read())
+if os.environ.get("AWS_ACCESS_KEY_ID") != os.environ["EXPECTED_KEY"]:
+    sys.exit("no credentials from the secret")
+"""
+
+
+def _path_steps():
+    from pipelines.kubeflow.compiler import CompiledPipeline
+    from tests.pipelines.test_kubeflow_dry_run import SCHEMA, STAMP
+
+    art = {"artifactType": {"instanceSchema": SCHEMA}}
+    components = {
+        "write": {"executorLabel": "write_executor", "outputDefinitions": {"artifacts": {"out": art}}},
+        "read": {"executorLabel": "read_executor", "inputDefinitions": {"artifacts": {"data": art}}},
+    }
+    executors = {
+        "write_executor": {"container": {"image": "i", "command": ["python", "-c", WRITER],
+                                         "args": ["{{$.outputs.artifacts['out'].path}}", "{{$}}"]}},
+        "read_executor": {"container": {"image": "i", "command": ["python", "-c", READER],
+                                        "args": ["{{$.inputs.artifacts['data'].path}}"],
+                                        "env": [{"name": "EXPECTED_KEY", "value": ACCESS_KEY}]}},
+    }
+    tasks = {"write": {"componentRef": {"name": "write"}, "taskInfo": {"name": "write"}},
+             "read": {"componentRef": {"name": "read"}, "taskInfo": {"name": "read"}, "inputs": {"artifacts": {
+                 "data": {"taskOutputArtifact": {"producerTask": "write", "outputArtifactKey": "out"}}}}}}
+    spec = {"pipelineInfo": {"name": "mlops-s3-test"}, "schemaVersion": "2.1.0", "sdkVersion": STAMP,
+            "root": {"dag": {"tasks": tasks}}, "components": components, "deploymentSpec": {"executors": executors}}
+    platform = storage.add_secret_env({}, ["read_executor"], storage.S3Access(secret=SECRET))
+    return CompiledPipeline(pipeline_spec=spec, platform_spec=platform)
+
+
+def test_local_paths_are_uploaded_after_and_downloaded_before_a_step(s3, tmp_path):
+    _, s3_client = s3
+    package = _path_steps()
+    result = dry_run.dry_run(package, pipeline_root="s3://pipelines/paths", secrets=SECRETS, scratch=tmp_path)
+    assert result.ok, (result.failed.error, result.failed.stderr_tail)
+    out = result.tasks["write"].artifacts["out"].uri
+    assert out.startswith(f"s3://pipelines/paths/mlops-s3-test/{result.run_id}/write/")
+    bucket, key = object_store.split_uri(out)
+    assert s3_client.get_object(Bucket=bucket, Key=f"{key}/part-0.txt")["Body"].read() == b"from the pod"
+    # Each step's pod has its own local /s3: the reader saw the writer's file only through the download.
+    pods = tmp_path / result.run_id / "pods"
+    assert (pods / "write" / "s3" / bucket / key / "part-0.txt").exists()
+    assert (pods / "read" / "s3" / bucket / key / "part-0.txt").exists()
+    assert "read from the pod" in Path(result.tasks["read"].log).read_text()
+    assert result.tasks["read"].artifacts["executor-logs"].recorded["store_session_info"] == dry_run.S3_SESSION_INFO
+
+    missing = dry_run.dry_run(package, pipeline_root="s3://pipelines/paths", secrets={}, scratch=tmp_path / "b")
+    assert missing.failed.name == "read"
+    assert missing.failed.error == f'CreateContainerConfigError: secret "{SECRET}" not found'
