@@ -1,6 +1,7 @@
 """`mlops kfp-run`: run a compiled package on this machine as the open-source KFP backend would."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from rich.markup import escape
@@ -48,6 +49,50 @@ def _secrets(names) -> dict:
     return secrets
 
 
+# Dry-run task states as ML Metadata would hold them (`mlops runs` symbols).
+_STATES = {"succeeded": "complete", "failed": "failed", "skipped": "canceled"}
+
+
+def _run_record(result, scratch: Path):
+    """The dry run as a RunRecord, so its summary is `mlops run`'s (pipelines.outcome): the
+    Evaluator's output on an object store is read from a local copy (boto3), since TensorFlow
+    touching s3:// would abort this process at exit (tensorflow-io 0.37.1)."""
+    from pipelines import lineage, nodes
+    from pipelines.kubeflow import object_store
+    from pipelines.runs.kubeflow import unwrap
+
+    records, clock = {}, 0
+    for index, (name, task) in enumerate(result.tasks.items(), start=1):
+        outputs = {}
+        for key, artifact in task.artifacts.items():
+            uri = artifact.uri
+            if name == nodes.EVALUATOR and key == "evaluation" and object_store.is_remote(uri):
+                local = scratch / name / key
+                object_store.S3Store().download(uri, local)
+                uri = str(local)
+            props = {k: unwrap(v.get("__value__", v) if isinstance(v, dict) else v)
+                     for k, v in artifact.metadata.items()}
+            outputs[key] = [lineage.ArtifactRecord(artifact.id, "", uri, key, props)]
+        start, clock = clock, clock + int(task.seconds * 1000)
+        records[name] = lineage.NodeExecution(name, index, _STATES.get(task.state, task.state), start, clock, outputs)
+    return lineage.RunRecord(result.pipeline_name, result.run_id, records)
+
+
+def _print_summary(result, package_root: Path) -> int:
+    """`mlops run`'s end-of-run summary for the dry run; its exit status (0, 3 not blessed, 1)."""
+    from pipelines import nodes
+    from pipelines.cli_run import print_outcome
+    from pipelines.outcome import outcome_of
+    from pipelines.tasks import KNOWN_TASKS, load_task
+
+    task_name = nodes.task_of(result.pipeline_name)
+    if task_name not in KNOWN_TASKS:
+        return 0 if result.ok else 1
+    outcome = outcome_of(_run_record(result, package_root), task_name)
+    print_outcome(load_task(task_name), outcome)
+    return outcome.exit_status
+
+
 def cmd_kfp_run(args) -> int:
     from pipelines.kubeflow import KubeflowError, backend_semantics, dry_run
     from pipelines.kubeflow.compiler import read_package
@@ -71,11 +116,16 @@ def cmd_kfp_run(args) -> int:
     console.print(f"run {result.run_id}: {result.run_root}")
     if failed is None:
         console.print(f"[bold green]{summary}[/]")
-        return 0
-    console.print(summary)
-    err_console.print(f"[red]failed:[/] {failed.name}: {escape(failed.error or 'failed')}"
-                      + (f" (log: {failed.log})" if failed.log else ""))
-    return 1
+    else:
+        console.print(summary)
+        err_console.print(f"[red]failed:[/] {failed.name}: {escape(failed.error or 'failed')}"
+                          + (f" (log: {failed.log})" if failed.log else ""))
+    try:
+        status = _print_summary(result, Path(tempfile.mkdtemp(prefix="mlops-kfp-run-")))
+    except Exception as exc:  # noqa: BLE001 - the steps' outcome above stands; the summary is extra
+        err_console.print(f"[yellow]warning:[/] no run summary: {escape(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}")
+        status = 0
+    return 1 if failed is not None else status
 
 
 def register(sub) -> None:

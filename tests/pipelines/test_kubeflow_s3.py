@@ -342,3 +342,20 @@ def test_local_paths_are_uploaded_after_and_downloaded_before_a_step(s3, tmp_pat
     missing = dry_run.dry_run(package, pipeline_root="s3://pipelines/paths", secrets={}, scratch=tmp_path / "b")
     assert missing.failed.name == "read"
     assert missing.failed.error == f'CreateContainerConfigError: secret "{SECRET}" not found'
+
+
+@pytest.mark.e2e
+def test_kfp_run_ends_with_the_summary_of_mlops_run(heart_s3_runs, capsys, tmp_path):
+    from pipelines import cli_kfp_run
+
+    (first, second), _ = heart_s3_runs
+    assert cli_kfp_run._print_summary(first, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert f"Run {first.run_id} (heart)" in out
+    assert "blessed: passed every threshold" in out and "infra-validated" in out
+    assert "pushed: s3://pipelines/root/serving/heart/" in out and "registered as heart v1" in out
+    assert "metrics (test split, overall)" in out and "baseline: none" in out
+    assert cli_kfp_run._print_summary(second, tmp_path / "2") == 0
+    out = capsys.readouterr().out
+    assert "baseline: heart v1" in out
+    assert "model unchanged: heart v1" in out or "registered as heart v2" in out
