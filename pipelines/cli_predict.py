@@ -8,6 +8,10 @@ schema says which columns the model reads and their types; the other columns are
 output. Rows that cannot become examples go to the rejects file (`<output>.rejects.csv`) and never
 stop the batch. The task's beam_pipeline_args run it (DirectRunner by default); `--beam-arg`
 appends more (another runner, more workers).
+
+The version must show what promote asks for (components.registry.evidence), checked on the very
+files that are loaded: a version whose SavedModel changed since registration, or that was
+registered by hand, is never served.
 """
 from __future__ import annotations
 
