@@ -1,6 +1,7 @@
 """`mlops kfp-run`: run a compiled package on this machine as the open-source KFP backend would."""
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def _run_record(result, scratch: Path):
     return lineage.RunRecord(result.pipeline_name, result.run_id, records)
 
 
-def _print_summary(result, package_root: Path) -> int:
+def _print_summary(result, scratch: Path, verbose: bool = False) -> int:
     """`mlops run`'s end-of-run summary for the dry run; its exit status (0, 3 not blessed, 1)."""
     from pipelines import nodes
     from pipelines.cli_run import print_outcome
@@ -88,7 +89,9 @@ def _print_summary(result, package_root: Path) -> int:
     task_name = nodes.task_of(result.pipeline_name)
     if task_name not in KNOWN_TASKS:
         return 0 if result.ok else 1
-    outcome = outcome_of(_run_record(result, package_root), task_name)
+    if not verbose:  # TFMA's reader of the evaluation logs TF deprecation notices
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    outcome = outcome_of(_run_record(result, scratch), task_name)
     print_outcome(load_task(task_name), outcome)
     return outcome.exit_status
 
@@ -121,7 +124,8 @@ def cmd_kfp_run(args) -> int:
         err_console.print(f"[red]failed:[/] {failed.name}: {escape(failed.error or 'failed')}"
                           + (f" (log: {failed.log})" if failed.log else ""))
     try:
-        status = _print_summary(result, Path(tempfile.mkdtemp(prefix="mlops-kfp-run-")))
+        with tempfile.TemporaryDirectory(prefix="mlops-kfp-run-") as scratch:
+            status = _print_summary(result, Path(scratch), getattr(args, "verbose", False))
     except Exception as exc:  # noqa: BLE001 - the steps' outcome above stands; the summary is extra
         err_console.print(f"[yellow]warning:[/] no run summary: {escape(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}")
         status = 0
