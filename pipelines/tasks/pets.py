@@ -110,8 +110,8 @@ def make_task(
         custom_config={"checkpoints": 30, "tuner_min_improvement": 0.05,
                        "flip_average": True, **dict(custom_config or {})},
         eval=EVAL,
-        resources={
         # 3 CPU: a dev g5.xlarge node allocates 3.7 (pipelines/kubeflow/cluster.py).
+        resources={
             "Tuner": ComponentResources(cpu="3", memory="8Gi", gpu=1),
             "Trainer": ComponentResources(cpu="3", memory="8Gi", gpu=1),
         },
@@ -149,9 +149,9 @@ PROFILES = {
         tuner_train_steps=300,
         # tuner_base_widths: searched only with the "xception_lite" backbone.
         custom_config={"hparams": {"batch_size": 64}, "tuner_base_widths": [32, 48, 64], "tuner_min_improvement": 0.02},
-        resources={
         # What a dev node holds (m6i.xlarge 3.77 CPU, g5.xlarge 3.7 CPU / 13.6Gi), so the profile compiles
         # for both clusters (pipelines/kubeflow/cluster.py).
+        resources={
             "Transform": ComponentResources(cpu="3", memory="8Gi"),
             "Tuner": ComponentResources(cpu="3", memory="12Gi", gpu=1),
             "Trainer": ComponentResources(cpu="3", memory="12Gi", gpu=1),
