@@ -21,8 +21,52 @@ def slice_name(slice_key) -> str:
     return ", ".join(parts) or "Overall"
 
 
-def _metric_label(key) -> str:
+def _class_id(key) -> Optional[int]:
+    """The class id of a metric key's sub key (a TFMA MetricKey proto or metric_types.MetricKey), or None."""
+    if hasattr(key, "HasField"):
+        has = key.HasField("sub_key") and key.sub_key.HasField("class_id")
+        return key.sub_key.class_id.value if has else None
+    sub_key = key.sub_key
+    return sub_key.class_id if sub_key is not None and sub_key.class_id is not None else None
+
+
+def _aggregation(key):
+    if hasattr(key, "HasField"):
+        return key.aggregation_type if key.HasField("aggregation_type") else None
+    return key.aggregation_type
+
+
+def classes_per_metric(keys) -> frozenset:
+    """Names of the metrics computed for more than one class id among `keys` (a multi-class task's
+    one-vs-rest metrics); a binary task's metrics on its one positive class are not among them."""
+    seen: Dict[str, set] = {}
+    for key in keys:
+        class_id = _class_id(key)
+        if class_id is not None:
+            seen.setdefault(key.name, set()).add(class_id)
+    return frozenset(name for name, ids in seen.items() if len(ids) > 1)
+
+
+AGGREGATIONS = ("macro_average", "weighted_macro_average", "micro_average")
+
+
+def _metric_label(key, per_class: frozenset = frozenset()) -> str:
+    """A metric's name; a one-vs-rest metric of a multi-class task (its name in per_class) gets
+    '/class_N', an average over the classes '/macro' ('/weighted_macro', '/micro')."""
+    aggregation = _aggregation(key)
+    if aggregation is not None:
+        for kind in AGGREGATIONS:
+            if getattr(aggregation, kind, False):
+                return f"{key.name}/{kind[: -len('_average')]}"
+    class_id = _class_id(key)
+    if key.name in per_class and class_id is not None:
+        return f"{key.name}/class_{class_id}"
     return key.name
+
+
+def _per_class_names(evaluation_uri: str) -> frozenset:
+    return classes_per_metric(kv.key for per_slice in tfma.load_metrics(evaluation_uri)
+                              for kv in per_slice.metric_keys_and_values)
 
 
 def _value(value):
@@ -45,7 +89,9 @@ class SliceMetrics:
 def load_slice_metrics(evaluation_uri: str) -> List[SliceMetrics]:
     """Metrics per slice for the candidate (and the baseline when there was one)."""
     result = []
-    for per_slice in tfma.load_metrics(evaluation_uri):
+    loaded = list(tfma.load_metrics(evaluation_uri))
+    per_class = classes_per_metric(kv.key for per_slice in loaded for kv in per_slice.metric_keys_and_values)
+    for per_slice in loaded:
         if per_slice.HasField("cross_slice_key"):
             continue  # cross slices (A vs B) are not per-slice rows
         candidate, baseline = {}, {}
@@ -56,7 +102,7 @@ def load_slice_metrics(evaluation_uri: str) -> List[SliceMetrics]:
             if value is None:
                 continue
             target = baseline if kv.key.model_name in BASELINE_MODEL_NAMES else candidate
-            target[_metric_label(kv.key)] = value
+            target[_metric_label(kv.key, per_class)] = value
         key = tfma.slicer.deserialize_slice_key(per_slice.slice_key)
         result.append(SliceMetrics(slice_name(per_slice.slice_key), mark_undefined(candidate),
                                    mark_undefined(baseline), key))
@@ -92,12 +138,13 @@ def validation_failures(evaluation_uri: str) -> Tuple[bool, List[str]]:
     """(validation_ok, readable reasons) from TFMA's validation result."""
     result = tfma.load_validation_result(evaluation_uri)
     reasons = []
+    per_class = _per_class_names(evaluation_uri) if result.metric_validations_per_slice else frozenset()
     for per_slice in result.metric_validations_per_slice:
         where = slice_name(per_slice.slice_key)
         for failure in per_slice.failures:
             kind = "change vs baseline" if failure.metric_key.is_diff else "value"
             reasons.append(
-                f"{failure.metric_key.name} {kind} on {where} = {failure.metric_value.double_value.value:.4f} "
+                f"{_metric_label(failure.metric_key, per_class)} {kind} on {where} = {failure.metric_value.double_value.value:.4f} "
                 f"fails threshold {_threshold_text(failure.metric_threshold)}"
             )
     if not result.validation_ok and not reasons:
@@ -219,27 +266,29 @@ def load_thresholds(evaluation_uri: str) -> List[Threshold]:
     found: List[Threshold] = []
     seen = set()
     by_key = metric_specs.metric_thresholds_from_metrics_specs(config.metrics_specs, eval_config=config)
+    per_class = classes_per_metric(by_key)
     for key, entries in by_key.items():
         if key.model_name in baseline_names:
             continue
+        label = _metric_label(key, per_class)
         for slice_spec, threshold in entries:
             if isinstance(slice_spec, config_pb2.CrossSlicingSpec):
                 continue  # cross-slice thresholds are not shown per slice
             spec = slice_spec if slice_spec is not None else None
-            ident = (key.name, key.is_diff, spec.SerializeToString() if spec is not None else None,
+            ident = (label, key.is_diff, spec.SerializeToString() if spec is not None else None,
                      threshold.SerializeToString())
             if ident in seen:
                 continue
             seen.add(ident)
             if isinstance(threshold, config_pb2.GenericValueThreshold):
                 found.append(Threshold(
-                    metric=key.name, kind="value", slice_spec=spec,
+                    metric=label, kind="value", slice_spec=spec,
                     lower=threshold.lower_bound.value if threshold.HasField("lower_bound") else None,
                     upper=threshold.upper_bound.value if threshold.HasField("upper_bound") else None,
                 ))
             else:
                 found.append(Threshold(
-                    metric=key.name, kind="change", slice_spec=spec,
+                    metric=label, kind="change", slice_spec=spec,
                     absolute=threshold.absolute.value if threshold.HasField("absolute") else None,
                     relative=threshold.relative.value if threshold.HasField("relative") else None,
                     direction=tfma.MetricDirection.Name(threshold.direction).lower(),
@@ -251,12 +300,36 @@ def slice_failures(evaluation_uri: str) -> Dict[str, List[str]]:
     """Slice name -> readable threshold failures on that slice (empty when validation passed)."""
     result = tfma.load_validation_result(evaluation_uri)
     failures: Dict[str, List[str]] = {}
+    per_class = _per_class_names(evaluation_uri) if result.metric_validations_per_slice else frozenset()
     for per_slice in result.metric_validations_per_slice:
         where = slice_name(per_slice.slice_key)
         for failure in per_slice.failures:
             kind = "change vs baseline" if failure.metric_key.is_diff else "value"
             failures.setdefault(where, []).append(
-                f"{failure.metric_key.name} {kind} = {failure.metric_value.double_value.value:.4f} "
+                f"{_metric_label(failure.metric_key, per_class)} {kind} = {failure.metric_value.double_value.value:.4f} "
                 f"fails threshold {_threshold_text(failure.metric_threshold)}"
             )
     return failures
+
+
+def load_confusion_matrix(evaluation_uri: str, num_classes: int = 0, slice: str = "Overall") -> Optional[List[List[float]]]:
+    """The candidate's multi-class confusion matrix on a slice, counts[actual][predicted] (TFMA's
+    MultiClassConfusionMatrixPlot), at least num_classes wide; None when the evaluation has none."""
+    for per_slice in tfma.load_plots(evaluation_uri):
+        if per_slice.HasField("cross_slice_key") or slice_name(per_slice.slice_key) != slice:
+            continue
+        for kv in per_slice.plot_keys_and_values:
+            if kv.key.model_name in BASELINE_MODEL_NAMES:
+                continue
+            if not kv.value.HasField("multi_class_confusion_matrix_at_thresholds"):
+                continue
+            matrices = kv.value.multi_class_confusion_matrix_at_thresholds.matrices
+            if not matrices:
+                continue
+            entries = [e for e in matrices[0].entries if e.actual_class_id >= 0 and e.predicted_class_id >= 0]
+            size = max([num_classes] + [max(e.actual_class_id, e.predicted_class_id) + 1 for e in entries])
+            counts = [[0.0] * size for _ in range(size)]
+            for e in entries:
+                counts[e.actual_class_id][e.predicted_class_id] += e.num_weighted_examples
+            return counts
+    return None

@@ -24,6 +24,15 @@ class SliceGate:
 
 
 @dataclass(frozen=True)
+class ClassGate:
+    """A per-class blessing gate of a multi-class task: for every class, `metric` (one of the task's
+    class_metrics) may be at most `max_regression` below the baseline's, on the overall slice."""
+
+    metric: str = "models.common.multiclass_metrics.TopOneRecall"
+    max_regression: float = 0.03
+
+
+@dataclass(frozen=True)
 class EvalSpec:
     """What TFMA computes and how a candidate gets blessed."""
 
@@ -43,6 +52,12 @@ class EvalSpec:
     prediction_key: str = "probabilities"
     # Per-slice gates on top of the overall thresholds (none by default).
     slice_gates: Sequence[SliceGate] = ()
+    # Multi-class tasks: metrics computed one-vs-rest for every class id (read back as
+    # "recall/class_2"), e.g. models.common.multiclass_metrics' top-1 TopOneRecall; macro averages
+    # are a metric of their own there (MacroAverages, in `metrics`).
+    class_metrics: Sequence[str] = ()
+    # A per-class gate on one of class_metrics (e.g. no class's recall may drop more than 0.03).
+    class_gate: Optional[ClassGate] = None
 
 
 @dataclass(frozen=True)

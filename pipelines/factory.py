@@ -88,8 +88,36 @@ def build_eval_config(task: TaskConfig) -> tfma.EvalConfig:
         metrics_specs=[
             tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")]),
             tfma.MetricsSpec(metrics=metrics, binarize=binarize),
-        ],
+        ] + class_metrics_specs(spec, len(task.class_names)),
     )
+
+
+def class_metrics_specs(spec: EvalSpec, num_classes: int) -> list:
+    """Multi-class metrics (EvalSpec.class_metrics): one key per class id (binarize.class_ids), with
+    the per-class gate (EvalSpec.class_gate) as a change threshold on every class's key."""
+    if not spec.class_metrics:
+        if spec.class_gate is not None:
+            raise ValueError("a class gate needs class_metrics")
+        return []
+    if num_classes < 2:
+        raise ValueError("class_metrics need a classifier (class_names)")
+    gate = spec.class_gate
+    if gate is not None and gate.metric not in spec.class_metrics:
+        raise ValueError(f"class gate on {gate.metric!r}, which the task's class_metrics do not compute")
+    per_class = []
+    for name in spec.class_metrics:
+        thresholds = None
+        if gate is not None and name == gate.metric:
+            thresholds = [tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()],
+                threshold=tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -gate.max_regression})),
+            )]
+        # "pkg.module.Class" names a custom TFMA metric, as in EvalSpec.metrics.
+        per_class.append(tfma.MetricConfig(class_name=name.rpartition(".")[2], module=name.rpartition(".")[0],
+                                           per_slice_thresholds=thresholds))
+    return [tfma.MetricsSpec(metrics=per_class,
+                             binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}))]
 
 
 def create_pipeline(

@@ -2,6 +2,7 @@
 threshold result, and the chart of the threshold metric."""
 from __future__ import annotations
 
+from components import evaluation
 from pipelines import nodes, slices
 from pipelines.report.charts import slice_chart
 from pipelines.report.sections.base import RunInputs, Section, describe
@@ -36,3 +37,20 @@ def build(section: Section, run: RunInputs) -> None:
          "cells": [_cell(row, name, table.has_baseline) for name in table.metrics]}
         for row in table.rows
     ]
+    section.data["confusion"] = confusion_matrix(table.evaluation_uri, run)
+
+
+def confusion_matrix(evaluation_uri: str, run: RunInputs):
+    """The overall multi-class confusion matrix (rows: actual class, columns: predicted), with the
+    task's class names and each row's recall; None when the evaluation computed none."""
+    names = [str(c) for c in (getattr(run.task_config, "class_names", None) or ())]
+    counts = evaluation.load_confusion_matrix(evaluation_uri, len(names))
+    if not counts:
+        return None
+    names += [f"class {i}" for i in range(len(names), len(counts))]
+    rows = []
+    for i, row in enumerate(counts):
+        total = sum(row)
+        rows.append({"name": names[i], "cells": [slices.fmt(v, 0) for v in row],
+                     "diagonal": i, "recall": slices.fmt(row[i] / total) if total else "n/a"})
+    return {"classes": names, "rows": rows}

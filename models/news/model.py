@@ -1,0 +1,105 @@
+"""The from-scratch news classifier in Keras 3: token + position embeddings, N Transformer encoder
+blocks, masked mean pooling, dropout and a softmax over the four topics.
+
+Input: the transformed token ids [batch, MAX_TOKENS] (0 = padding, see preprocessing.py); output:
+class probabilities [batch, num_classes]. The Tuner searches around DEFAULT_HPARAMS (tuner.py).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import keras
+from keras import layers, ops
+
+from models.news import features as F
+
+DEFAULT_HPARAMS = {
+    "embedding_dim": 64,
+    "num_heads": 4,
+    "ff_dim": 128,
+    "num_blocks": 1,
+    "dropout": 0.2,
+    "learning_rate": 1e-3,
+    "weight_decay": 1e-4,
+    "batch_size": 64,
+}
+
+
+class TokenAndPositionEmbedding(layers.Layer):
+    """Token embedding + learned position embedding; id 0 is padding."""
+
+    def __init__(self, vocab_size: int, max_len: int, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.max_len, self.dim = vocab_size, max_len, dim
+        self.tokens = layers.Embedding(vocab_size, dim, name="tokens")
+        self.positions = layers.Embedding(max_len, dim, name="positions")
+
+    def call(self, ids):
+        positions = ops.arange(0, ops.shape(ids)[-1])
+        return self.tokens(ids) + self.positions(positions)[None]
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "max_len": self.max_len, "dim": self.dim}
+
+
+class EncoderBlock(layers.Layer):
+    """Post-norm Transformer encoder block: self-attention over the real tokens, then a feed-forward net."""
+
+    def __init__(self, dim: int, heads: int, ff_dim: int, dropout: float, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.heads, self.ff_dim, self.rate = dim, heads, ff_dim, dropout
+        self.attention = layers.MultiHeadAttention(heads, key_dim=max(1, dim // heads), dropout=dropout)
+        self.ff1 = layers.Dense(ff_dim, activation="gelu")
+        self.ff2 = layers.Dense(dim)
+        self.norm1 = layers.LayerNormalization(epsilon=1e-6)
+        self.norm2 = layers.LayerNormalization(epsilon=1e-6)
+        self.drop1 = layers.Dropout(dropout)
+        self.drop2 = layers.Dropout(dropout)
+
+    def call(self, x, mask, training=False):
+        # [batch, 1, T]: every query attends to the real tokens only.
+        attended = self.attention(x, x, attention_mask=mask[:, None, :], training=training)
+        x = self.norm1(x + self.drop1(attended, training=training))
+        return self.norm2(x + self.drop2(self.ff2(self.ff1(x)), training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "heads": self.heads, "ff_dim": self.ff_dim,
+                "dropout": self.rate}
+
+
+class MaskedMeanPool(layers.Layer):
+    """Mean of the token vectors where the mask is set (zeros for a text without tokens)."""
+
+    def call(self, x, mask):
+        weights = ops.cast(mask, x.dtype)[:, :, None]
+        return ops.sum(x * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+
+class NotPadding(layers.Layer):
+    def call(self, ids):
+        return ops.not_equal(ids, 0)
+
+
+def build_model(hparams: Mapping[str, object], vocab_size: int, num_classes: int = len(F.CLASS_NAMES),
+                max_len: int = F.MAX_TOKENS) -> keras.Model:
+    """The compiled classifier. vocab_size counts every id the input can hold (padding and OOV included)."""
+    hp = {**DEFAULT_HPARAMS, **dict(hparams)}
+    dim, heads = int(hp["embedding_dim"]), int(hp["num_heads"])
+    dropout = float(hp["dropout"])
+    ids = keras.Input(shape=(max_len,), dtype="int64", name=F.TOKENS_XF)
+    mask = NotPadding(name="not_padding")(ids)
+    x = TokenAndPositionEmbedding(vocab_size, max_len, dim, name="embedding")(ids)
+    x = layers.Dropout(dropout, name="embedding_dropout")(x)
+    for i in range(int(hp["num_blocks"])):
+        x = EncoderBlock(dim, heads, int(hp["ff_dim"]), dropout, name=f"encoder{i}")(x, mask)
+    x = MaskedMeanPool(name="pool")(x, mask)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    probabilities = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    model = keras.Model({F.TOKENS_XF: ids}, probabilities, name="news_transformer")
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=float(hp["learning_rate"]),
+                                         weight_decay=float(hp["weight_decay"])),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model

@@ -1,0 +1,34 @@
+"""TFX Trainer entry point for news: `models.news.trainer.run_fn` (the from-scratch Transformer, Keras 3).
+
+The shared skeleton (models/common/trainer_base.py) trains; news sizes the embedding table from
+the vocabulary Transform learnt and serves raw title + description.
+"""
+from __future__ import annotations
+
+import tensorflow_transform as tft
+
+from models.common import trainer_base
+from models.news import features as F
+from models.news.model import DEFAULT_HPARAMS, build_model
+
+
+def vocab_size(tf_transform_output: tft.TFTransformOutput) -> int:
+    """Ids the token input can hold: padding (0), the vocabulary, its OOV bucket."""
+    return 1 + tf_transform_output.vocabulary_size_by_name(F.VOCAB_NAME) + F.NUM_OOV_BUCKETS
+
+
+def build(run: trainer_base.TrainingRun):
+    return build_model(run.hparams, vocab_size(run.tf_transform_output), num_classes=len(F.CLASS_NAMES))
+
+
+def run_fn(fn_args):
+    return trainer_base.fit_and_export(
+        fn_args,
+        build_model=build,
+        default_hparams=DEFAULT_HPARAMS,
+        model_features=(F.TOKENS_XF,),
+        label_key=F.LABEL_KEY,
+        serving_features=list(F.TEXT_FEATURES),
+        early_stopping_patience=3,
+        throughput_unit="train_examples",
+    )
