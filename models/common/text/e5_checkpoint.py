@@ -213,3 +213,26 @@ def load_bert(e5: E5File, num_layers: Optional[int] = None, keep_ids: Optional[S
         raise E5CheckpointError(f"{e5.path} does not fit BERT: missing {info['missing_keys'][:5]}, mismatched "
                                 f"{info['mismatched_keys'][:5]}, unexpected {info['unexpected_keys'][:5]}")
     return model
+
+
+def pieces_used(tokenizer, texts, batch_size: int = 512) -> list:
+    """Sorted ids of the pieces a tokenizer (full vocabulary) gives an iterable of text batches,
+    with <s>, <pad>, </s> and <unk>: the keep_ids of a vocabulary shrunk to some data."""
+    used = set()
+    for batch in texts:
+        used.update(np.unique(tokenizer.tokenize(batch).flat_values.numpy()).tolist())
+    return sorted(used | {tokenizer.bos_id, tokenizer.pad_id, tokenizer.eos_id, tokenizer.unk_id})
+
+
+def bert_and_tokenizer(checkpoint: str, max_seq_length: int, num_layers: Optional[int] = None,
+                       vocabulary_texts=None):
+    """(TFBertModel, E5Tokenizer) of an e5 file ("packaged" or a path). num_layers keeps the first
+    layers (tests); vocabulary_texts (an iterable of string batches) shrinks the vocabulary to the
+    pieces they use (other pieces become <unk>: see e5_tokenizer)."""
+    from models.common.text.e5_tokenizer import E5Tokenizer
+
+    e5 = read_file(resolve(checkpoint))
+    keep_ids = None
+    if vocabulary_texts is not None:
+        keep_ids = pieces_used(E5Tokenizer(e5, max_seq_length), vocabulary_texts)
+    return load_bert(e5, num_layers, keep_ids), E5Tokenizer(e5, max_seq_length, keep_ids=keep_ids)
