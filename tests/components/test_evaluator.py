@@ -149,3 +149,41 @@ def test_a_multi_processing_worker_loads_a_model_with_custom_ops_given_the_evalu
         counts = (pipeline | beam.Create(["a b c", "d e"])
                   | beam.ParDo(ScoreWithSavedModel(path)))
         assert_that(counts, equal_to([3.0, 2.0]))
+
+
+def test_a_multi_class_task_gates_every_class_and_binary_tasks_get_no_class_metrics():
+    import dataclasses
+
+    from pipelines.config import ClassGate
+
+    config = factory.build_eval_config(load_task("news"))
+    per_class = config.metrics_specs[-1]
+    assert list(per_class.binarize.class_ids.values) == [0, 1, 2, 3]
+    assert [m.class_name for m in per_class.metrics] == ["TopOnePrecision", "TopOneRecall", "TopOneF1Score"]
+    recall = per_class.metrics[1]
+    assert recall.module == "models.common.multiclass_metrics"
+    [gate] = recall.per_slice_thresholds
+    assert list(gate.slicing_specs[0].feature_keys) == []
+    assert gate.threshold.change_threshold.absolute.value == pytest.approx(-0.03)
+    assert not config.metrics_specs[1].HasField("binarize")  # accuracy on the four-way prediction
+    assert len(factory.build_eval_config(load_task("census")).metrics_specs) == 2
+    news = load_task("news")
+    wrong = dataclasses.replace(news, eval=dataclasses.replace(news.eval, class_gate=ClassGate("Recall")))
+    with pytest.raises(ValueError, match="class gate on 'Recall'"):
+        factory.build_eval_config(wrong)
+
+
+def test_one_vs_rest_metrics_of_several_classes_are_labelled_per_class():
+    from tensorflow_model_analysis.metrics import metric_types
+
+    def key(name, class_id=None, macro=False):
+        return metric_types.MetricKey(
+            name=name, sub_key=metric_types.SubKey(class_id=class_id) if class_id is not None else None,
+            aggregation_type=metric_types.AggregationType(macro_average=True) if macro else None).to_proto()
+
+    news = [key("recall", 0), key("recall", 3), key("sparse_categorical_accuracy"), key("recall", macro=True)]
+    per_class = evaluation.classes_per_metric(news)
+    assert [evaluation._metric_label(k, per_class) for k in news] == [
+        "recall/class_0", "recall/class_3", "sparse_categorical_accuracy", "recall/macro"]
+    binary = [key("auc", 1), key("recall", 1)]  # a binary task's positive class: names unchanged
+    assert [evaluation._metric_label(k, evaluation.classes_per_metric(binary)) for k in binary] == ["auc", "recall"]
