@@ -26,6 +26,8 @@ hands over to TFX's `main` with the repaired JSON, and then tidies the step's ou
    directories are kept: there the download does not fail, and deleting them removes the directory.
 
 An executor input without any of these (as Vertex AI sends it) is passed to TFX unchanged.
+Outputs typed for the KFP UI (`system.HTML`, ...; components.ui_artifacts) are mapped to their
+classes, which TFX cannot import by those titles.
 
 The process exits with the step's own status (`main`), never through interpreter teardown, and a
 step compiled with a GPU request fails at once with one line when TensorFlow sees no GPU
@@ -179,6 +181,15 @@ def _after_step(executor_input, from_backend: bool) -> None:
             log.info("removed %d directory marker(s) under %s", len(removed), artifact.uri)
 
 
+def register_ui_types() -> None:
+    """Let TFX's entrypoint resolve the `system.*` schema titles of components.ui_artifacts."""
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+
+    from components.ui_artifacts import CLASS_PATHS
+
+    compiler_utils.TITLE_TO_CLASS_PATH.update(CLASS_PATHS)
+
+
 def run(parsed: Tuple[Any, List[str]]) -> None:
     """absl main: repair the executor input, run TFX's entrypoint, tidy the outputs."""
     from google.protobuf import json_format
@@ -186,6 +197,7 @@ def run(parsed: Tuple[Any, List[str]]) -> None:
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_entrypoint
 
     args, beam_args = parsed
+    register_ui_types()
     executor_input = pipeline_spec_pb2.ExecutorInput()
     json_format.Parse(args.json_serialized_invocation_args, executor_input, ignore_unknown_fields=True)
     inputs_spec: Optional[Any] = None

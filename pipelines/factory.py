@@ -75,6 +75,7 @@ def build_eval_config(task: TaskConfig) -> tfma.EvalConfig:
         # The share of positives per slice: where it is 0 or 1, AUC and recall are undefined and read
         # n/a (components.evaluation.mark_undefined) instead of TFMA's 0.
         metrics.append(tfma.MetricConfig(class_name="MeanLabel"))
+    metrics += _classification_plots(task)
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -120,6 +121,21 @@ def class_metrics_specs(spec: EvalSpec, num_classes: int) -> list:
                              binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}))]
 
 
+# Points of the binary confusion-matrix plot (ROC curve, matrix at 0.5) the run summary draws.
+PLOT_THRESHOLDS = 100
+
+
+def _classification_plots(task: TaskConfig) -> list:
+    """The confusion-matrix plot of a classifier (binary: over thresholds, for the ROC curve), for
+    the run summary's system.ClassificationMetrics; none for a regression task."""
+    if task.eval.positive_class_id is not None:
+        return [tfma.MetricConfig(class_name="ConfusionMatrixPlot",
+                                  config=f'{{"num_thresholds": {PLOT_THRESHOLDS}}}')]
+    if len(task.class_names) > 2:
+        return [tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot")]
+    return []
+
+
 def create_pipeline(
     task: TaskConfig,
     *,
@@ -136,6 +152,7 @@ def create_pipeline(
     baseline: bool = True,
     run_id: Optional[str] = None,
     data_snapshot=None,
+    run_summary: bool = False,
 ) -> tfx.dsl.Pipeline:
     """Baseline + ExampleGen → StatisticsGen → (Import)SchemaGen → ExampleValidator → Transform →
     [Tuner] → Trainer → Evaluator → InfraValidator → Pusher → Registrar for one task.
@@ -148,7 +165,8 @@ def create_pipeline(
     run_id: how steps name the run when the orchestrator does not tell them (Kubeflow: a placeholder
     its driver fills in); locally the runner's run id reaches them through TFX's context.
     data_snapshot: a node ExampleGen waits for (Kubeflow: the step that materialises the DVC version
-    under data_root, components.data_snapshot)."""
+    under data_root, components.data_snapshot). run_summary: end with the step that shows the run in
+    the Kubeflow UI (pipelines.run_summary; compiled pipelines only)."""
     example_gen = import_object(task.example_gen)(
         input_base=os.path.join(data_root, task.data_dir),
         data_version=data_version or {},
@@ -275,6 +293,10 @@ def create_pipeline(
     components += [evaluator, infra_validator, pusher, registrar]
     if data_snapshot is not None:
         components.insert(0, data_snapshot)
+    if run_summary:
+        from pipelines import run_summary as summary
+
+        components.append(summary.wire({c.id: c for c in components}, task=task.name, run_id=run_id or ""))
 
     return tfx.dsl.Pipeline(
         pipeline_name=nodes.pipeline_name(task.name),

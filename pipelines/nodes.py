@@ -21,6 +21,8 @@ PUSHER = "Pusher"
 REGISTRAR = "Registrar"
 # Kubeflow only: materialises the package's DVC data version before ExampleGen reads it.
 DATA_SNAPSHOT = "DataSnapshot"
+# Kubeflow only: the run's report, summary and metrics for the Kubeflow UI, after the Evaluator.
+RUN_SUMMARY = "RunSummary"
 
 # Pipeline order, for tables; a run may lack some (no Tuner, no baseline).
 NODE_ORDER = (

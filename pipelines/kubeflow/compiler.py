@@ -160,6 +160,7 @@ def build_pipeline(
         # The KFP driver replaces this constant with the run's id (driver/resolve.go).
         run_id=KFP_RUN_ID,
         data_snapshot=snapshot,
+        run_summary=True,
     )
     by_id = {component.id: component for component in pipeline.components}
     unknown = sorted(set(task.resources) - set(by_id))

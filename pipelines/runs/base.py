@@ -14,6 +14,14 @@ STATE_SYMBOLS = {
 }
 ABSENT = "—"
 LEGEND = "✓ ran · ↺ cached · ✗ failed or interrupted · … running · — did not run"
+# The artifacts `mlops slices` and the report open (the report sections' run.output calls), as
+# (node id, output key); the rest of a run (examples, models) is read for its properties only.
+READ_BACK = frozenset({
+    (nodes.STATISTICS_GEN, "statistics"), (nodes.SCHEMA_GEN, "schema"), (nodes.EXAMPLE_VALIDATOR, "anomalies"),
+    (nodes.BASELINE, "statistics"), (nodes.TUNER, "best_hyperparameters"), (nodes.TUNER, "tuner_results"),
+    (nodes.TRAINER, "model_run"), (nodes.EVALUATOR, "evaluation"), (nodes.EVALUATOR, "blessing"),
+    (nodes.INFRA_VALIDATOR, "blessing"),
+})
 # ML Metadata states of an execution that has not ended.
 UNFINISHED = ("running", "new")
 

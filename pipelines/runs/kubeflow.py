@@ -25,20 +25,12 @@ from pipelines import lineage, nodes
 from pipelines.kubeflow import KubeflowError
 from pipelines.kubeflow.client import api_request
 from pipelines.layout import LocalLayout
-from pipelines.runs.base import UNFINISHED, InspectError, RunSource
+from pipelines.runs.base import READ_BACK, UNFINISHED, InspectError, RunSource
 from pipelines.runs.mlmd_web import MetadataWeb
 
 PAGE_SIZE = 100
 MAX_PAGES = 20  # the newest 2,000 runs of the namespace
 CONTAINER_EXECUTION = "system.ContainerExecution"
-# What `mlops slices` and the report open (the sections' run.output calls); the rest (examples,
-# models) is only read for its properties and stays in the object store.
-READ_BACK = {
-    (nodes.STATISTICS_GEN, "statistics"), (nodes.SCHEMA_GEN, "schema"), (nodes.EXAMPLE_VALIDATOR, "anomalies"),
-    (nodes.BASELINE, "statistics"), (nodes.TUNER, "best_hyperparameters"), (nodes.TUNER, "tuner_results"),
-    (nodes.TRAINER, "model_run"), (nodes.EVALUATOR, "evaluation"), (nodes.EVALUATOR, "blessing"),
-    (nodes.INFRA_VALIDATOR, "blessing"),
-}
 # A run that has ended: executions still RUNNING/NEW in ML Metadata lost their pod.
 ENDED = {"FAILED": "failed", "CANCELED": "interrupted", "CANCELING": "interrupted"}
 

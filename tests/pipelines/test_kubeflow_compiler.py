@@ -202,6 +202,29 @@ def test_every_component_is_present_in_dag_order(compiled):
     assert not c.spec.root.dag.tasks[nodes.BASELINE].caching_options.enable_cache
 
 
+def test_the_run_summary_runs_after_the_evaluator_blessed_or_not_and_nothing_waits_for_it(compiled):
+    """On 2.17 a task runs when every task it depends on succeeded (argocompiler/dag.go `depends`:
+    `X.Succeeded && ...`, no trigger policy). The Evaluator succeeds whether it blesses or not; the
+    summary depends on it and its ancestors only, so neither a refused blessing nor a failed
+    InfraValidator, Pusher or Registrar keeps it from running, and nothing depends on it."""
+    c: Compiled = compiled
+    tasks = c.spec.root.dag.tasks
+    summary = tasks[nodes.RUN_SUMMARY]
+    assert nodes.EVALUATOR in summary.dependent_tasks
+    assert ancestors(c.spec, nodes.RUN_SUMMARY) <= ancestors(c.spec, nodes.EVALUATOR) | {nodes.EVALUATOR}
+    assert not summary.HasField("trigger_policy") or not summary.trigger_policy.condition
+    assert all(nodes.RUN_SUMMARY not in ancestors(c.spec, name) for name in tasks if name != nodes.RUN_SUMMARY)
+    component = c.spec.components[summary.component_ref.name]
+    titles = {key: yaml.safe_load(spec.artifact_type.instance_schema)["title"]
+              for key, spec in component.output_definitions.artifacts.items()}
+    assert titles == {"report": "system.HTML", "summary": "system.Markdown", "metrics": "system.Metrics",
+                      "classification": "system.ClassificationMetrics"}
+    # Only small artifacts are downloaded into its pod: no examples, no model.
+    producers = {(a.task_output_artifact.producer_task, a.task_output_artifact.output_artifact_key)
+                 for a in summary.inputs.artifacts.values()}
+    assert not {key for _, key in producers} & {"examples", "model", "transformed_examples"}
+
+
 def test_steps_that_use_the_registry_get_its_uri_and_nothing_reads_a_local_store(compiled):
     c: Compiled = compiled
     for node in (nodes.BASELINE, nodes.REGISTRAR):

@@ -254,7 +254,7 @@ def test_the_s3_dry_run_gates_like_a_local_run_of_the_same_data(heart_s3_runs, h
     (first, _), _ = heart_s3_runs
     _, status, local, _ = heart_run
     assert status == 0
-    assert set(first.tasks) - {nodes.DATA_SNAPSHOT} == set(local.nodes)
+    assert set(first.tasks) - {nodes.DATA_SNAPSHOT, nodes.RUN_SUMMARY} == set(local.nodes)
     decisions = {"blessed": (nodes.EVALUATOR, "blessing", "blessed"),
                  "infra-blessed": (nodes.INFRA_VALIDATOR, "blessing", "blessed"),
                  "pushed": (nodes.PUSHER, "pushed_model", "pushed")}
@@ -268,6 +268,58 @@ def test_the_s3_dry_run_gates_like_a_local_run_of_the_same_data(heart_s3_runs, h
     assert on_s3["example_count"] == locally["example_count"]  # the same test split
     for metric in ("auc", "binary_accuracy"):
         assert abs(on_s3[metric] - locally[metric]) < 0.05, (metric, on_s3[metric], locally[metric])
+
+
+def _table(markdown: str):
+    """(slice, examples, value) of each row of the summary's slice table."""
+    rows = [line.strip("|").split("|") for line in markdown.splitlines() if line.startswith("| ")][1:]
+    return [(cells[0].strip(), cells[1].strip(), cells[2].strip()) for cells in rows]
+
+
+@pytest.mark.e2e
+def test_the_run_summary_writes_what_the_kubeflow_ui_renders(heart_s3_runs, heart_run, s3):
+    """The summary step's outputs as the launcher records them (the UI reads these properties and
+    the files at the URIs): the report and the Markdown at their exact keys, scalar metrics, and the
+    confusion matrix / ROC points in the wrapped shapes MetricsVisualizations.tsx unwraps
+    (`confusionMatrix.struct`, `confidenceMetrics.list`)."""
+    from pipelines import nodes, slices
+
+    (first, second), _ = heart_s3_runs
+    _, s3_client = s3
+
+    def read(uri):
+        bucket, key = object_store.split_uri(uri)
+        return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+
+    for result in (first, second):
+        summary = result.tasks[nodes.RUN_SUMMARY]
+        assert summary.state == "succeeded" and summary.exit_status == 0
+        for key in ("report", "summary", "metrics", "classification"):
+            assert summary.artifacts[key].recorded["display_name"] == key  # the UI lists only named ones
+        html = read(summary.artifacts["report"].uri)
+        assert html.startswith("<!DOCTYPE html>") and result.run_id in html and "Evaluation per slice" in html
+        metrics = summary.artifacts["metrics"].recorded
+        assert 0.5 < metrics["auc"] <= 1 and metrics["example_count"] > 0
+        classification = summary.artifacts["classification"].recorded
+        matrix = classification["confusionMatrix"]["struct"]
+        cells = [r["row"] for r in matrix["rows"]]
+        assert len(matrix["annotationSpecs"]) == 2 and sum(map(sum, cells)) == metrics["example_count"]
+        points = classification["confidenceMetrics"]["list"]
+        assert points and {"confidenceThreshold", "falsePositiveRate", "recall"} == set(points[0])
+    assert "**Baseline**: none" in read(first.tasks[nodes.RUN_SUMMARY].artifacts["summary"].uri)
+    assert "**Baseline**: heart v1" in read(second.tasks[nodes.RUN_SUMMARY].artifacts["summary"].uri)
+
+    # The slice table equals the local run's of the same rows and budget: same slices, same test
+    # rows in each, the threshold metric within the run-to-run spread of this 73-row split.
+    on_s3 = _table(read(first.tasks[nodes.RUN_SUMMARY].artifacts["summary"].uri))
+    _, _, local, _ = heart_run
+    table = slices.load_slice_table(local.nodes[nodes.EVALUATOR].output("evaluation").uri)
+    assert [(name, examples) for name, examples, _ in on_s3] == [
+        (row.name, f"{int(row.example_count):,}") for row in table.rows]
+    for (name, _, value), row in zip(on_s3, table.rows):
+        local_value = row.candidate.get("auc")
+        if value != "n/a" and local_value is not None:
+            assert abs(float(value) - local_value) < 0.1, name
 
 
 @pytest.mark.e2e
