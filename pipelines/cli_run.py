@@ -200,7 +200,9 @@ def print_outcome(task, outcome) -> None:
 
 
 def cmd_tasks(args) -> int:
-    table = Table("task", "model", "tuner", "blessing threshold")
+    from pipelines.tasks import profiles
+
+    table = Table("task", "model", "tuner", "blessing threshold", "profiles (--profile)")
     for name in sorted(KNOWN_TASKS):
         task = load_task(name)
         table.add_row(
@@ -208,6 +210,7 @@ def cmd_tasks(args) -> int:
             task.run_fn.rsplit(".", 1)[0],
             "yes" if task.tuner_fn else "no",
             f"{task.eval.threshold_metric.rpartition('.')[2]} >= {task.eval.min_value}",
+            ", ".join(profiles(name)),
         )
     console.print(table)
     return 0

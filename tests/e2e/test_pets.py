@@ -22,19 +22,25 @@ BUDGET = ["--max-trials", "1", "--tuner-steps", "12", "--train-steps", "90", "--
 
 
 @pytest.fixture(scope="module")
-def pets_run(tmp_path_factory):
-    """One `mlops run pets` on 60 synthetic JPEG/PNG images per class plus one corrupt JPEG.
+def pets_data(tmp_path_factory):
+    """60 synthetic JPEG/PNG images per class plus one corrupt JPEG, shared by this module's runs."""
+    data_root = tmp_path_factory.mktemp("pets-e2e-data")
+    write_pets(data_root / "pets", per_class=60, seed=7)
+    write_truncated_jpeg(data_root / "pets" / "dog" / "dog.corrupt.jpg")
+    return data_root
+
+
+@pytest.fixture(scope="module")
+def pets_run(tmp_path_factory, pets_data):
+    """One `mlops run pets` on pets_data.
 
     The CLI has budget flags but no image size, so the task it loads (pipelines.tasks.pets.TASK) is
     swapped for the same config at 32×32 for the duration of the run.
     """
     from pipelines.tasks import pets as config
 
-    root = tmp_path_factory.mktemp("pets-e2e")
-    data_root = root / "data"
-    write_pets(data_root / "pets", per_class=60, seed=7)
-    write_truncated_jpeg(data_root / "pets" / "dog" / "dog.corrupt.jpg")
-    home = str(root / "home")
+    data_root = pets_data
+    home = str(tmp_path_factory.mktemp("pets-e2e") / "home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(config, "TASK", config.make_task(image_size=IMAGE_SIZE))
         status = cli.main(["run", "pets", "--home", home, "--data-root", str(data_root)] + BUDGET)
@@ -105,3 +111,51 @@ def test_pushed_model_scores_raw_jpeg_and_png_examples(pets_run):
     )
     assert transformed[F.LABEL_XF].numpy().ravel().tolist() == [0, 1, 0, 1]
     assert transformed[F.IMAGE_XF].shape[1:] == (IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+# ---- `--profile xception-lite`: the from-scratch network, its width/depth search, the same pipeline
+
+
+@pytest.fixture(scope="module")
+def xception_run(tmp_path_factory, pets_data):
+    """`mlops run pets --profile xception-lite` on pets_data in its own home, the profile swapped
+    for the same config at 32×32 and run on the tiny budget above."""
+    from pipelines.tasks import pets as config
+
+    home = str(tmp_path_factory.mktemp("pets-e2e-xception") / "home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(config.PROFILES, "xception-lite", config.make_xception_lite_task(image_size=IMAGE_SIZE))
+        status = cli.main(["run", "pets", "--profile", "xception-lite", "--home", home,
+                           "--data-root", str(pets_data)] + BUDGET)
+    return home, status
+
+
+def test_xception_lite_profile_searches_width_and_depth_trains_from_scratch_and_pushes(xception_run):
+    home, status = xception_run
+    assert status == 0
+    record = latest_run(home, "mlops-pets")
+    assert record.nodes[nodes.EVALUATOR].output("blessing").get("blessed") == 1
+    assert record.nodes[nodes.PUSHER].output("pushed_model").get("pushed") == 1
+    best = record.nodes[nodes.TUNER].output("best_hyperparameters").uri
+    searched = json.loads(open(glob.glob(os.path.join(best, "*"))[0]).read())["values"]
+    assert {"base_width", "num_blocks", "dropout", "learning_rate"} <= set(searched)
+    model_run = record.nodes[nodes.TRAINER].output("model_run").uri
+    hparams = json.loads(open(os.path.join(model_run, "training_info.json")).read())["hparams"]
+    assert hparams["backbone"] == "xception_lite"
+    assert (hparams["base_width"], hparams["num_blocks"]) == (searched["base_width"], searched["num_blocks"])
+
+
+def test_xception_lite_pushed_model_is_the_from_scratch_network_and_scores_raw_images(xception_run):
+    home, _ = xception_run
+    version = sorted(glob.glob(os.path.join(home, "serving", "pets", "*")))[-1]
+    model = tf.saved_model.load(version)
+    # Far fewer weights than EfficientNet-Lite0's 3.4 M frozen features.
+    saved = tf.train.list_variables(os.path.join(version, "variables", "variables"))
+    assert 0 < sum(int(np.prod(shape)) for _, shape in saved) < 1_000_000
+    rng = np.random.default_rng(321)
+    labels = ["cat", "dog"] * 10
+    request = tf.constant(serialized_examples([synthetic_image(label, rng) for label in labels], "jpg"))
+    probs = model.signatures["serving_default"](examples=request)["probabilities"].numpy()
+    assert probs.shape == (20, 2)
+    truth = np.array([F.CLASS_NAMES.index(label) for label in labels])
+    assert (probs.argmax(axis=1) == truth).mean() >= 0.8

@@ -32,9 +32,10 @@ def test_run_without_data_says_how_to_get_it(tmp_path, capsys):
     assert "dvc pull" in err
 
 
-def test_tasks_lists_census(capsys):
+def test_tasks_lists_census_and_the_profiles(capsys):
     assert cli.main(["tasks"]) == 0
-    assert "census" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "census" in out and "xception-lite" in out and "semi" in out
 
 
 # ---- every command answers --help; bad options are usage errors

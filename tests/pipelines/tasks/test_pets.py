@@ -20,6 +20,25 @@ def test_pets_task_is_registered_with_profiles():
     assert gpu.custom_config["checkpoints"] == task.custom_config["checkpoints"]  # merged, not replaced
 
 
+def test_xception_lite_profile_trains_from_scratch_and_searches_width_and_depth():
+    import keras_tuner
+
+    from models.pets.tuner import search_space
+    from pipelines.tasks import load_task
+    from pipelines.tasks import pets as config
+
+    task = load_task("pets", "xception-lite")
+    assert task is config.PROFILES["xception-lite"]
+    assert task.custom_config["hparams"]["backbone"] == "xception_lite"
+    assert task.custom_config["checkpoints"] == config.TASK.custom_config["checkpoints"]  # merged, not replaced
+    assert task.preprocessing_fn == config.TASK.preprocessing_fn and task.tuner_fn == config.TASK.tuner_fn
+    assert task.train_steps > config.TASK.train_steps and task.tuner_max_trials >= 4
+    assert "from scratch" in task.intended_use and "EfficientNet" not in task.intended_use
+    space = search_space(keras_tuner.HyperParameters(), task.custom_config["tuner_base_widths"], "xception_lite")
+    assert {"base_width", "num_blocks", "dropout", "learning_rate"} <= set(space)
+    assert config.make_xception_lite_task(image_size=32).preprocessing_fn.endswith("_32")
+
+
 def test_pets_eval_config_metrics_exist_in_tfma():
     import tensorflow_model_analysis as tfma
 
