@@ -197,7 +197,7 @@ def bert_config(e5: E5File, num_layers: Optional[int] = None, vocab_size: Option
 
 def load_bert(e5: E5File, num_layers: Optional[int] = None, keep_ids: Optional[Sequence[int]] = None):
     """A transformers TFBertModel with the file's weights dequantised to float32. The pooler, which
-    the file does not have (E5 mean-pools), keeps its initial weights and is never used."""
+    the file does not have (E5 mean-pools), keeps its initial weights, frozen, and is never used."""
     from transformers import TFBertModel
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
@@ -212,6 +212,7 @@ def load_bert(e5: E5File, num_layers: Optional[int] = None, keep_ids: Optional[S
     if info["missing_keys"] or info["mismatched_keys"] or info["unexpected_keys"]:
         raise E5CheckpointError(f"{e5.path} does not fit BERT: missing {info['missing_keys'][:5]}, mismatched "
                                 f"{info['mismatched_keys'][:5]}, unexpected {info['unexpected_keys'][:5]}")
+    pooler.trainable = False  # unused: no gradient, so no "Gradients do not exist" warning each step
     return model
 
 
