@@ -13,13 +13,16 @@ from keras import layers, ops
 
 from models.news import features as F
 
+# dropout 0.3 and learning rate 5e-4 (rather than 0.2 and 1e-3): validation accuracy 0.864 vs 0.854 on
+# the real data (same Transform output, seed 42, early stopping on validation loss); the model
+# overfits the 7,241 training articles after one or two passes either way.
 DEFAULT_HPARAMS = {
     "embedding_dim": 64,
     "num_heads": 4,
     "ff_dim": 128,
     "num_blocks": 1,
-    "dropout": 0.2,
-    "learning_rate": 1e-3,
+    "dropout": 0.3,
+    "learning_rate": 5e-4,
     "weight_decay": 1e-4,
     "batch_size": 64,
 }

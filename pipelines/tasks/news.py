@@ -16,8 +16,8 @@ objective validation loss, first trial = the defaults (model.DEFAULT_HPARAMS):
   num_heads       2 | 4                  (default 4)
   ff_dim          64 | 128 | 256         (default 128)
   num_blocks      1 .. 2                 (default 1)
-  dropout         0.0 .. 0.4, step 0.1   (default 0.2)
-  learning_rate   3e-4 .. 3e-3, log      (default 1e-3, AdamW, weight decay 1e-4)
+  dropout         0.0 .. 0.4, step 0.1   (default 0.3)
+  learning_rate   3e-4 .. 3e-3, log      (default 5e-4, AdamW, weight decay 1e-4)
 Profile "minilm" (`--profile minilm`): the packaged all-MiniLM-L6-v2 encoder that reviews ships,
 fine-tuned on the same splits (models/news/minilm.py; no Tuner).
 Evaluation: accuracy; precision, recall and F1 per class (one-vs-rest) and their macro average; the
