@@ -93,6 +93,11 @@ class Executor(base_executor.BaseExecutor):
         with tempfile.TemporaryDirectory(prefix="mlops-run-summary-") as scratch:
             record = run_record(input_dict, task, run_id, scratch)
             context = build_context(record, task, task_config)
+            # The run is still going (this step runs beside the Pusher): no times, and the run's own
+            # start is not known to a step.
+            context["duration"] = "— (running)"
+            for node in context["nodes"]:
+                node["seconds"] = None
             _write_text(output_dict["report"][0].uri, render(context))
 
             evaluation_uri = record.nodes[INPUTS["evaluation"][0]].output("evaluation").uri
