@@ -6,7 +6,7 @@ its SOURCE.md: the 200k selection and split are not NSMC's own): 150,000 trainin
 -> validation, 5,000) and 50,000 test reviews, which only the Evaluator reads.
 Model (models/nsmc/model.py): "query: " + in-graph SentencePiece, E5, mean pooling, dropout, softmax;
 vocabulary shrunk to the training split's pieces. Default budget: TRAIN_STEPS batches of 32
-(a share of one pass over the 145,000 training reviews; see README for what it measured). No Tuner.
+(96,000 reviews, two thirds of one pass; not yet measured on the real data, see README). No Tuner.
 """
 from pathlib import Path
 

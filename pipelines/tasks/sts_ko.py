@@ -7,7 +7,8 @@ Data (import_data): KLUE STS v1.1 train (11,668 pairs; 1 in 20 -> validation, th
 the official dev JSON (519 pairs) -> test, which only the Evaluator reads (KLUE's test labels are not
 public). Model (models/sts_ko/model.py): siamese E5 ("query: " prefix, in-graph SentencePiece, mean
 pooling) -> cosine; squared error against score / 5; AdamW, 10 % warmup, linear decay; vocabulary
-shrunk to the training split's pieces. Default budget: 4 epochs at batch 32. No Tuner.
+shrunk to the training split's pieces. Default budget: 4 epochs at batch 32 (not yet measured on the
+real data, see README). No Tuner.
 Evaluation: Pearson and Spearman (models/sts/metrics.py's TFMA metrics) overall and per KLUE source;
 blessed on Spearman.
 """
