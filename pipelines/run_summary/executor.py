@@ -2,12 +2,13 @@
 input artifacts), then the report page, the Markdown summary and the metrics artifacts.
 
 Inputs on an object store are copied to a local scratch directory first: the report reads
-artifacts with local file calls, as `mlops report` reads a Kubeflow run from its cache."""
+artifacts with local file calls, as `mlops report --kfp-run` reads a Kubeflow run from its cache."""
 from __future__ import annotations
 
 import os
 import posixpath
 import tempfile
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from absl import logging
@@ -22,10 +23,13 @@ def _is_remote(uri: str) -> bool:
 
 
 def _copy_tree(source: str, destination: str) -> None:
-    """Copy a file or a directory tree from any file system TFX's fileio reads to a local path."""
-    if not fileio.isdir(source):
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        fileio.copy(source, destination, overwrite=True)
+    """Copy an artifact directory to a local path: on s3:// with boto3, as the launcher and `mlops
+    report --kfp-run` do (the entrypoint removes the `<dir>/` marker objects, without which
+    TensorFlow's S3 file system does not see a directory); elsewhere through TFX's fileio."""
+    from pipelines.kubeflow import object_store
+
+    if source.startswith("s3://"):
+        object_store.S3Store().download(source, Path(destination))
         return
     for directory, _, files in fileio.walk(source):
         relative = posixpath.relpath(directory.rstrip("/"), source.rstrip("/"))
