@@ -32,10 +32,12 @@ NODE_ORDER = (
 
 
 def pipeline_name(task: str) -> str:
-    """The pipeline (and MLflow experiment) name of a task: mlops-<task>."""
-    return PIPELINE_PREFIX + task
+    """The pipeline (and MLflow experiment) name of a task: mlops-<task>, with `_` as `-`: Kubeflow
+    pipeline names allow [a-z0-9-] only, and a task's name is a Python module name, which never has
+    a `-`, so the mapping is one to one (sts_ko -> mlops-sts-ko)."""
+    return PIPELINE_PREFIX + task.replace("_", "-")
 
 
 def task_of(pipeline: str) -> Optional[str]:
     """The task a pipeline name belongs to, None for a pipeline this project did not name."""
-    return pipeline[len(PIPELINE_PREFIX):] if pipeline.startswith(PIPELINE_PREFIX) else None
+    return pipeline[len(PIPELINE_PREFIX):].replace("-", "_") if pipeline.startswith(PIPELINE_PREFIX) else None

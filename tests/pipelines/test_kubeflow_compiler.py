@@ -357,3 +357,15 @@ def test_image_recipe_installs_the_weights_wheel_and_s3_support_with_consistent_
     normal = {name.lower().replace("_", "-"): version for name, version in constraints.items()}
     clashes = {name: (version, normal[name]) for name, version in pins.items() if normal.get(name, version) != version}
     assert not clashes, f"image extra pins differ from constraints.txt: {clashes}"
+
+
+def test_every_task_has_a_pipeline_name_kubeflow_accepts_and_back():
+    """TFX's Kubeflow compiler (KFP) accepts pipeline names of [a-z0-9-] only; task names are module
+    names, so `_` maps to `-` and back (sts_ko <-> mlops-sts-ko)."""
+    import re
+
+    for name in KNOWN_TASKS:
+        pipeline = nodes.pipeline_name(name)
+        assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", pipeline), pipeline
+        assert nodes.task_of(pipeline) == name
+    assert nodes.pipeline_name("sts_ko") == "mlops-sts-ko" and nodes.task_of("other") is None
