@@ -40,10 +40,21 @@ def _copy_tree(source: str, destination: str) -> None:
 
 
 def _properties(artifact) -> Dict[str, Any]:
+    """An input artifact's properties as the readers expect them. On the pod TFX rebuilds custom
+    properties from the executor input's JSON metadata as {"__value__": v} structs (a blessing's
+    `blessed` is {"__value__": 1.0}), so JSON values are unwrapped to the value itself."""
     from pipelines.lineage import property_value
 
     mlmd = artifact.mlmd_artifact
-    return {name: property_value(mlmd, name) for name in list(mlmd.properties) + list(mlmd.custom_properties)}
+    found = {}
+    for name in list(mlmd.properties) + list(mlmd.custom_properties):
+        value = property_value(mlmd, name)
+        if isinstance(value, dict) and set(value) == {"__value__"}:
+            value = value["__value__"]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON numbers come back as floats: 1.0 -> 1, as a local run records it
+        found[name] = value
+    return found
 
 
 def run_record(input_dict: Dict[str, List[Any]], task: str, run_id: str, scratch: str):

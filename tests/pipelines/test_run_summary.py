@@ -163,3 +163,16 @@ def test_the_summary_report_renders_in_headless_chromium(summary_of_heart, tmp_p
     image = Image.open(shot).convert("L")
     dark = sum(1 for p in image.getdata() if p < 200)
     assert dark > 0.01 * image.size[0] * image.size[1]
+
+
+def test_input_properties_are_unwrapped_as_tfx_rebuilds_them_on_the_pod():
+    """On the pod a blessing's `blessed` arrives as {"__value__": 1.0} (TFX's JSON value): read as 1,
+    and a not-blessed 0.0 must not read as a truthy dict."""
+    from tfx.types import standard_artifacts
+
+    from pipelines.run_summary.executor import _properties
+
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.set_json_value_custom_property("blessed", 0.0)
+    blessing.set_json_value_custom_property("baseline", "none: no registered model 'heart' yet")
+    assert _properties(blessing) == {"blessed": 0, "baseline": "none: no registered model 'heart' yet"}
