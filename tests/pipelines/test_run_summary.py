@@ -176,3 +176,13 @@ def test_input_properties_are_unwrapped_as_tfx_rebuilds_them_on_the_pod():
     blessing.set_json_value_custom_property("blessed", 0.0)
     blessing.set_json_value_custom_property("baseline", "none: no registered model 'heart' yet")
     assert _properties(blessing) == {"blessed": 0, "baseline": "none: no registered model 'heart' yet"}
+
+
+def test_a_refused_blessing_is_summarised_with_its_reasons():
+    context = {"task": "heart", "status": {"kind": "not-blessed", "text": "not blessed"},
+               "verdict": {"kind": "not-blessed", "reasons": ["auc value on Overall = 0.7000 fails threshold auc >= 0.8"]},
+               "sections": {}}
+    text = content.markdown(context, None, None)
+    assert text.startswith("# heart: not blessed")
+    assert "**Not blessed**, because:\n- auc value on Overall = 0.7000 fails threshold auc >= 0.8" in text
+    assert "**Baseline**: none (no blessed model yet)" in text and "_No evaluation to tabulate._" in text
