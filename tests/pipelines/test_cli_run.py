@@ -49,29 +49,35 @@ def test_dirty_data_is_refused_unless_allowed_and_then_recorded_as_dirty(census_
 def test_if_changed_skips_an_unchanged_run_and_names_the_data_version_that_changed(tmp_path):
     """--if-changed compares the data version, code commit and effective config with the newest
     successful run in the home. The project holds its own committed copy of the code, so the code
-    version is that clean commit (not this working tree, which may change while the test runs)."""
-    from tests.pipelines.test_reproduce import _mlops, census_code_project
+    version is that clean commit (not this working tree, which may change while the test runs).
+    heart, the cheapest task: what is compared does not depend on the task."""
+    from tests.conftest import HEART_BUDGET, HEART_ROWS, HEART_SEED
+    from tests.heart_data import synthetic_heart_rows, write_heart_csv
+    from tests.pipelines.test_reproduce import _mlops, code_project
 
-    project = census_code_project(tmp_path / "project")
+    csv = ("data", "heart", "heart.csv")
+    project = code_project(tmp_path / "project", lambda p: write_heart_csv(
+        p.joinpath(*csv), synthetic_heart_rows(HEART_ROWS, seed=HEART_SEED)))
     home = project / ".mlops"
-    args = ["run", "census", "--if-changed"] + CENSUS_BUDGET
+    args = ["run", "heart", "--if-changed"] + HEART_BUDGET
+
+    def latest():
+        return latest_run(home, nodes.pipeline_name("heart"))
+
     first = _mlops(project, *args)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "no successful run of census" in first.stdout
-    run_id = _latest(home).run_id
+    assert "no successful run of heart" in first.stdout
+    run_id = latest().run_id
     old_md5 = data_version.tracked_md5(project)
 
     again = _mlops(project, *args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"nothing changed since run {run_id}: dvc md5 {old_md5}" in again.stdout
     assert "not running (--if-changed)" in again.stdout and "▶" not in again.stdout
-    assert _latest(home).run_id == run_id  # no new run
+    assert latest().run_id == run_id  # no new run
 
     # New data, recorded as a new DVC version: the data is what changed, and the task runs.
-    write_rows = synthetic_census_rows(650, seed=3)
-    from tests.conftest import write_census_csv
-
-    write_census_csv(project / "data" / "census" / "adult.csv", write_rows)
+    write_heart_csv(project.joinpath(*csv), synthetic_heart_rows(HEART_ROWS + 20, seed=HEART_SEED + 1))
     run([dvc_exe(), "add", "-q", "data"], project)
     new_md5 = data_version.tracked_md5(project)
     changed = _mlops(project, *args)
@@ -79,4 +85,4 @@ def test_if_changed_skips_an_unchanged_run_and_names_the_data_version_that_chang
     assert f"data changed: dvc md5 {old_md5} -> dvc md5 {new_md5}" in changed.stdout
     # Only the data changed (data.dvc is DVC's file, not code), so neither code nor config is named.
     assert "code changed" not in changed.stdout and "config changed" not in changed.stdout
-    assert _latest(home).run_id != run_id
+    assert latest().run_id != run_id

@@ -197,20 +197,26 @@ def _checkout_state(project: Path) -> dict:
             "worktrees": git("worktree", "list", "--porcelain"), "data": data, "data.dvc": (project / "data.dvc").read_text()}
 
 
-def census_code_project(root: Path) -> Path:
-    """A git + DVC project holding this repository's code (pipelines/, components/, models/) and
-    600 synthetic census rows, committed: what a user's checkout looks like."""
+def code_project(root: Path, write_data) -> Path:
+    """A git + DVC project holding this repository's code (pipelines/, components/, models/) and the
+    data `write_data(project)` writes under data/, committed: what a user's checkout looks like."""
     project = make_dvc_project(root)
     for name in ("pipelines", "components", "models"):
         shutil.copytree(REPO / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
     (project / ".gitignore").write_text("/.mlops/\n__pycache__/\n/remote/\n")
-    write_census_csv(project / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1))
+    write_data(project)
     run([dvc_exe(), "add", "-q", "data"], project)
     run([dvc_exe(), "push", "-q"], project)
     run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "census v1 code and data"], project)
+    run(["git", "commit", "-qm", "v1 code and data"], project)
     return project
+
+
+def census_code_project(root: Path) -> Path:
+    """code_project with 600 synthetic census rows."""
+    return code_project(root, lambda project: write_census_csv(
+        project / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1)))
 
 
 @pytest.mark.e2e
