@@ -99,7 +99,8 @@ def test_every_task_has_a_reproduce_tolerance_for_its_gating_metric(name):
     task = load_task(name)
     threshold = task.eval.threshold_metric.rpartition(".")[2]
     # TFMA names: AUC -> auc, BinaryAccuracy -> binary_accuracy, SpearmanCorrelation -> spearman
-    names = {"AUC": "auc", "BinaryAccuracy": "binary_accuracy", "SpearmanCorrelation": "spearman"}
+    names = {"AUC": "auc", "BinaryAccuracy": "binary_accuracy", "SpearmanCorrelation": "spearman",
+             "SparseCategoricalAccuracy": "sparse_categorical_accuracy"}
     assert names[threshold] in task.reproduce_tolerance
     assert all(0 < v < 0.1 for v in task.reproduce_tolerance.values())
 
