@@ -1,12 +1,13 @@
-"""The edges of issue 25 with real processes on a tiny heart project (git + DVC, this repository's
-code, 300 synthetic rows, one registered version): `mlops registry reproduce` stopped by SIGTERM or
-Ctrl-C stops its child run and removes its worktree; reproduce, promote and manifest print no
-library noise and reproduce's table does not wrap when piped; a chart path that cannot be written is
-one line."""
+"""One tiny heart project (git + DVC, this repository's code, 300 synthetic rows) shared by the
+tests that need a real registered version and a checkout that moves on: `--if-changed` skips an
+unchanged run and runs when the data changes; `mlops registry reproduce` rebuilds v1 from its lineage
+after the checkout moved on (newer data, broken code) and leaves the checkout alone; reproduce stopped
+by SIGTERM or Ctrl-C stops its child run and removes its worktree; reproduce, promote and manifest
+print no library noise and reproduce's table does not wrap when piped; a chart path that cannot be
+written is one line. Tests run in file order on the one project (the module's scenario)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,38 +16,125 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, dvc_exe, make_dvc_project, run
+from components import data_version
+from components import registry as reg
+from pipelines import nodes
+from tests.conftest import HEART_BUDGET, HEART_ROWS, HEART_SEED, REPO, dvc_exe, run
 from tests.heart_data import synthetic_heart_rows, write_heart_csv
-from tests.pipelines.test_reproduce import _mlops, _python_env
+from tests.pipelines.test_reproduce import _checkout_state, _mlops, _python_env, code_project
+from tests.records import latest_run
 
 pytestmark = pytest.mark.e2e
 
-BUDGET = ["--train-steps", "120", "--eval-steps", "2"]
 NOISE = ("Downloading artifacts", "tf_record_iterator", "Traceback", "WARNING", "Warning:")
-
-
-def heart_code_project(root: Path) -> Path:
-    """A git + DVC project with this repository's code and tiny heart data, committed and pushed."""
-    project = make_dvc_project(root)
-    for name in ("pipelines", "components", "models"):
-        shutil.copytree(REPO / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
-    (project / ".gitignore").write_text("/.mlops/\n__pycache__/\n/remote/\n")
-    write_heart_csv(project / "data" / "heart" / "heart.csv", synthetic_heart_rows(300, seed=4))
-    run([dvc_exe(), "add", "-q", "data"], project)
-    run([dvc_exe(), "push", "-q"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "heart code and data"], project)
-    return project
+CSV = ("data", "heart", "heart.csv")
+RUN = ["run", "heart", "--if-changed", "--seed", "3"] + HEART_BUDGET
 
 
 @pytest.fixture(scope="module")
 def heart_project(tmp_path_factory):
-    project = heart_code_project(tmp_path_factory.mktemp("edges") / "project")
-    done = _mlops(project, "run", "heart", "--seed", "3", *BUDGET)
+    """The project after its first `mlops run heart --if-changed --seed 3`: heart v1 registered.
+    Returns (project, that run's output, its commit, its data md5)."""
+    project = code_project(tmp_path_factory.mktemp("edges") / "project", lambda p: write_heart_csv(
+        p.joinpath(*CSV), synthetic_heart_rows(HEART_ROWS, seed=HEART_SEED)))
+    commit = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    md5 = data_version.tracked_md5(project)
+    done = _mlops(project, *RUN)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "registered as heart v1" in done.stdout
-    return project
+    return project, done.stdout, commit, md5
+
+
+def _latest(project: Path):
+    return latest_run(project / ".mlops", nodes.pipeline_name("heart"))
+
+
+def test_if_changed_skips_an_unchanged_run_and_runs_when_the_data_version_changes(heart_project):
+    """--if-changed compares the data version, code commit and effective config with the newest
+    successful run in the home (the project's own committed code, so the code version is that commit)."""
+    project, first, _, old_md5 = heart_project
+    assert "no successful run of heart" in first
+    run_id = _latest(project).run_id
+
+    again = _mlops(project, *RUN)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"nothing changed since run {run_id}: dvc md5 {old_md5}" in again.stdout
+    assert "not running (--if-changed)" in again.stdout and "▶" not in again.stdout
+    assert _latest(project).run_id == run_id  # no new run
+
+    # New data, recorded as a new DVC version: the data is what changed, and the task runs.
+    write_heart_csv(project.joinpath(*CSV), synthetic_heart_rows(HEART_ROWS + 20, seed=HEART_SEED + 1))
+    run([dvc_exe(), "add", "-q", "data"], project)
+    new_md5 = data_version.tracked_md5(project)
+    changed = _mlops(project, *RUN)
+    assert changed.returncode in (0, 3), changed.stdout + changed.stderr
+    assert f"data changed: dvc md5 {old_md5} -> dvc md5 {new_md5}" in changed.stdout
+    # Only the data changed (data.dvc is DVC's file, not code), so neither code nor config is named.
+    assert "code changed" not in changed.stdout and "config changed" not in changed.stdout
+    assert _latest(project).run_id != run_id
+
+
+def test_reproduce_rebuilds_v1_from_its_lineage_after_the_checkout_moved_on(heart_project, tmp_path):
+    project, _, first_commit, first_md5 = heart_project
+    home = project / ".mlops"
+    tags = reg.Registry.open(home).version("heart", 1).tags
+    assert (tags["git_commit"], tags["git_dirty"], tags["dvc_data_md5"]) == (first_commit, "false", first_md5)
+    assert (tags["seed"], tags["deterministic"]) == ("3", "false")  # --seed reaches the registry
+
+    # Move the checkout on: newer data (dvc add + push) and a code change that breaks heart training.
+    write_heart_csv(project.joinpath(*CSV), synthetic_heart_rows(HEART_ROWS + 40, seed=HEART_SEED + 2))
+    run([dvc_exe(), "add", "-q", "data"], project)
+    run([dvc_exe(), "push", "-q"], project)
+    trainer = project / "models" / "heart" / "trainer.py"
+    text = trainer.read_text()
+    assert "def run_fn(fn_args" in text
+    trainer.write_text(text.replace(
+        "def run_fn(fn_args", "def run_fn(fn_args, *_):\n    raise RuntimeError('newer heart code')\n\n\ndef _old(fn_args", 1))
+    run(["git", "commit", "-qam", "newer data and code"], project)
+    (project / "notes.txt").write_text("uncommitted work\n")  # the user's working files stay as they are
+    before = _checkout_state(project)
+    versions = [v.version for v in reg.Registry.open(home).versions("heart")]
+
+    done = _mlops(project, "registry", "reproduce", "heart:1")
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert f"commit {first_commit[:12]}, data md5 {first_md5}, seed 3" in out
+    assert "budget from run" in out
+    assert "reproduced: heart v1, every overall metric within its tolerance" in out
+    assert "not reproduced" not in out and "note:" not in out  # same config, training and data as the original
+    for noise in NOISE:
+        assert noise not in out + done.stderr, noise
+    rows = [line for line in out.splitlines() if line.startswith("│ Overall")]
+    assert rows and all(len(line.split("│")) == 9 for line in rows)  # one line per row, every column on it
+    assert _checkout_state(project) == before
+    worktree = next(line for line in out.splitlines() if line.startswith("worktree ")).split()[1]
+    assert not Path(worktree).exists()
+    # The rebuild went to its own home and registry; the user's registry is as it was.
+    assert [v.version for v in reg.Registry.open(home).versions("heart")] == versions
+    assert (home / "reproduce" / "heart-v1" / "mlflow.db").is_file()
+
+    for args in (["registry", "promote", "heart", "1"],
+                 ["registry", "manifest", "heart@production", "--output", str(tmp_path / "m"), "--storage-uri",
+                  "s3://bucket/heart/1"],
+                 ["registry", "card", "heart:1"]):
+        quiet = _mlops(project, *args)
+        assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+        for noise in NOISE:
+            assert noise not in quiet.stdout + quiet.stderr, (args, noise)
+
+    # A version registered from a dirty tree is refused without --allow-dirty, in one line.
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=reg.default_uri(home))
+    client.set_model_version_tag("heart", "1", "git_dirty", "true")
+    try:
+        refused = _mlops(project, "registry", "reproduce", "heart:1")
+    finally:
+        client.set_model_version_tag("heart", "1", "git_dirty", "false")
+    assert refused.returncode == 1
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "registered from a dirty tree" in lines[0] and "--allow-dirty" in lines[0]
+    assert _checkout_state(project) == before
 
 
 def _children(pid: int):
@@ -72,7 +160,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_reproduce_stops_its_run_and_removes_the_worktree(heart_project, tmp_path, sig):
-    project = heart_project
+    project = heart_project[0]
     log = tmp_path / "reproduce.out"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "registry", "reproduce", "heart:1"],
@@ -103,29 +191,9 @@ def test_an_interrupted_reproduce_stops_its_run_and_removes_the_worktree(heart_p
     assert len(run(["git", "worktree", "list"], project).stdout.splitlines()) == 1
 
 
-def test_reproduce_promote_and_manifest_are_quiet_and_the_table_does_not_wrap(heart_project, tmp_path):
-    project = heart_project
-    done = _mlops(project, "registry", "reproduce", "heart:1")
-    assert done.returncode in (0, 1), done.stdout + done.stderr
-    assert "reproduced" in done.stdout
-    for noise in NOISE:
-        assert noise not in done.stdout + done.stderr, noise
-    rows = [line for line in done.stdout.splitlines() if line.startswith("│ Overall")]
-    assert rows and all(len(line.split("│")) == 9 for line in rows)  # one line per row, every column on it
-    assert any("│ binary_accuracy " in line for line in rows) or any("│ auc " in line for line in rows)
-    for args in (["registry", "promote", "heart", "1"],
-                 ["registry", "manifest", "heart@production", "--output", str(tmp_path / "m"), "--storage-uri",
-                  "s3://bucket/heart/1"],
-                 ["registry", "card", "heart:1"]):
-        done = _mlops(project, *args)
-        assert done.returncode == 0, done.stdout + done.stderr
-        for noise in NOISE:
-            assert noise not in done.stdout + done.stderr, (args, noise)
-
-
 def test_a_chart_that_cannot_be_written_is_one_line(heart_project):
     for option, name in (("--png", "x.png"), ("--html", "x.html")):
-        done = _mlops(heart_project, "slices", "heart", option, f"/nonexistent/{name}")
+        done = _mlops(heart_project[0], "slices", "heart", option, f"/nonexistent/{name}")
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode == 1 and len(lines) == 1, done.stderr
         assert lines[0].startswith(f"error: cannot write /nonexistent/{name}") and option in lines[0]

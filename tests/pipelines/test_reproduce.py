@@ -23,8 +23,7 @@ from pipelines import reproduce, run_identity
 from pipelines.cli_run import with_run_options
 from pipelines.config import import_object
 from pipelines.tasks import KNOWN_TASKS, load_task
-from tests.conftest import (CENSUS_BUDGET, REPO, dvc_exe, make_dvc_project, run, synthetic_census_rows,
-                            write_census_csv)
+from tests.conftest import REPO, dvc_exe, make_dvc_project, run
 
 
 def _run_args(**kwargs):
@@ -171,7 +170,7 @@ def test_data_the_remote_lacks_is_a_one_line_error_and_the_worktree_goes(tmp_pat
     assert len(run(["git", "worktree", "list"], repo).stdout.splitlines()) == 1
 
 
-# ---- end to end: register in a project, move it on, reproduce the old version
+# ---- helpers for the end-to-end reproduce tests (tests/e2e/test_edges.py: one heart project)
 
 
 def _python_env(project: Path) -> dict:
@@ -212,61 +211,6 @@ def code_project(root: Path, write_data) -> Path:
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "v1 code and data"], project)
     return project
-
-
-def census_code_project(root: Path) -> Path:
-    """code_project with 600 synthetic census rows."""
-    return code_project(root, lambda project: write_census_csv(
-        project / "data" / "census" / "adult.csv", synthetic_census_rows(600, seed=1)))
-
-
-@pytest.mark.e2e
-def test_reproduce_rebuilds_an_old_version_from_its_lineage_and_leaves_the_checkout_alone(tmp_path):
-    project = census_code_project(tmp_path / "project")
-    home = project / ".mlops"
-    first_commit = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-    first_md5 = reproduce.dv.tracked_md5(project)
-    registered = _mlops(project, "run", "census", "--seed", "7", *CENSUS_BUDGET)
-    assert registered.returncode == 0, registered.stdout + registered.stderr
-    assert "registered as census v1" in registered.stdout
-    tags = reg.Registry.open(home).version("census", 1).tags
-    assert (tags["git_commit"], tags["git_dirty"], tags["dvc_data_md5"]) == (first_commit, "false", first_md5)
-    assert (tags["seed"], tags["deterministic"]) == ("7", "false")  # --seed reaches the registry
-
-    # Move the checkout on: new data (dvc add + push) and a code change that breaks census training.
-    write_census_csv(project / "data" / "census" / "adult.csv", synthetic_census_rows(900, seed=2))
-    run([dvc_exe(), "add", "-q", "data"], project)
-    run([dvc_exe(), "push", "-q"], project)
-    trainer = project / "models" / "census" / "trainer.py"
-    trainer.write_text(trainer.read_text().replace(
-        "def run_fn(fn_args", "def run_fn(fn_args, *_):\n    raise RuntimeError('newer census code')\n\n\ndef _old(fn_args", 1))
-    run(["git", "commit", "-qam", "newer data and code"], project)
-    (project / "notes.txt").write_text("uncommitted work\n")  # the user's working files stay as they are
-    before = _checkout_state(project)
-
-    result = _mlops(project, "registry", "reproduce", "census:1")
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    assert f"commit {first_commit[:12]}, data md5 {first_md5}, seed 7" in out
-    assert "(Tuner skipped)" in out and "budget from run" in out
-    assert "reproduced: census v1, every overall metric within its tolerance" in out
-    assert "not reproduced" not in out and "note:" not in out  # same config, training and data as the original
-    assert _checkout_state(project) == before
-    worktree = next(line for line in out.splitlines() if line.startswith("worktree ")).split()[1]
-    assert not Path(worktree).exists()
-    # The rebuild went to its own home and registry; the user's registry still has one version.
-    assert [v.version for v in reg.Registry.open(home).versions("census")] == [1]
-    assert (home / "reproduce" / "census-v1" / "mlflow.db").is_file()
-
-    # A version registered from a dirty tree is refused without --allow-dirty, in one line.
-    import mlflow
-
-    mlflow.MlflowClient(tracking_uri=reg.default_uri(home)).set_model_version_tag("census", "1", "git_dirty", "true")
-    refused = _mlops(project, "registry", "reproduce", "census:1")
-    assert refused.returncode == 1
-    lines = [line for line in refused.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "registered from a dirty tree" in lines[0] and "--allow-dirty" in lines[0]
-    assert _checkout_state(project) == before
 
 
 def test_the_comparison_table_does_not_wrap_when_piped(capsys):
