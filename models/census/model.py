@@ -10,7 +10,7 @@ from typing import Mapping, Optional, Sequence
 import keras
 from keras import layers
 
-from models.census import ensemble
+from models.common import ensemble
 from models.census import features as F
 
 # Defaults; the Tuner searches around them (see pipelines/tasks/census.py for the search space).
@@ -219,7 +219,7 @@ def build_model(hparams: Mapping[str, object], vocab_sizes: Mapping[str, int], n
                 total_steps: Optional[int] = None):
     """Build and compile the model named by hparams['model'] with AdamW.
 
-    hparams["ensemble_size"] > 1 builds that many members in one graph (models/census/ensemble.py):
+    hparams["ensemble_size"] > 1 builds that many members in one graph (models/common/ensemble.py):
     the compiled model outputs their stacked probabilities [batch, K, classes] and is trained with
     each member's own loss; `served_model(model)` is what to export. total_steps: the run's step
     count, for a decaying learning rate (hparams["lr_schedule"])."""

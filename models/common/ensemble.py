@@ -1,11 +1,12 @@
-"""A seed ensemble of census models in one Keras graph, trained together and served as one model.
+"""A seed ensemble of Keras models in one graph, trained together and served as one model
+(census and news use it).
 
 K members (the same architecture, each with its own initial weights and dropout masks) read the
 same inputs. For training they are stacked, [batch, K, classes], and each member is fitted to the
 labels on its own (`MemberCrossentropy`: the members' losses averaged, not the loss of their
 average, so each stays a model in its own right). The served model is the members' average,
 [batch, classes]: the same inputs and output as a single model, so the SavedModel's serving
-contract (`serving_default` -> `probabilities` [batch, 2]) does not change.
+contract (`serving_default` -> `probabilities` [batch, classes]) does not change.
 
 Training the members in one graph costs less than K separate fits on a small CPU: one input
 pipeline and one step per batch drive all of them.
@@ -18,7 +19,7 @@ import keras
 from keras import layers
 
 
-@keras.saving.register_keras_serializable(package="census")
+@keras.saving.register_keras_serializable(package="ensemble")
 class MemberStack(layers.Layer):
     """[batch, classes] × K -> [batch, K, classes]."""
 
@@ -26,7 +27,7 @@ class MemberStack(layers.Layer):
         return keras.ops.stack(tensors, axis=1)
 
 
-@keras.saving.register_keras_serializable(package="census")
+@keras.saving.register_keras_serializable(package="ensemble")
 class MemberMean(layers.Layer):
     """[batch, K, classes] -> [batch, classes]: the members' average probabilities."""
 
@@ -34,7 +35,7 @@ class MemberMean(layers.Layer):
         return keras.ops.mean(stacked, axis=1)
 
 
-@keras.saving.register_keras_serializable(package="census")
+@keras.saving.register_keras_serializable(package="ensemble")
 class MemberCrossentropy(keras.losses.Loss):
     """Per example, the mean over members of each member's sparse categorical cross-entropy.
     y_true [batch] (class ids), y_pred [batch, K, classes] (probabilities)."""
@@ -50,7 +51,7 @@ class MemberCrossentropy(keras.losses.Loss):
         return keras.ops.mean(per_member, axis=1)
 
 
-@keras.saving.register_keras_serializable(package="census")
+@keras.saving.register_keras_serializable(package="ensemble")
 class EnsembleAccuracy(keras.metrics.SparseCategoricalAccuracy):
     """Accuracy of the members' average (what is served), from the stacked [batch, K, classes]."""
 

@@ -1,7 +1,8 @@
 """TFX Trainer entry point for news: `models.news.trainer.run_fn` (the from-scratch Transformer, Keras 3).
 
 The shared skeleton (models/common/trainer_base.py) trains; news sizes the embedding table from
-the vocabulary Transform learnt and serves raw title + description.
+the vocabulary Transform learnt, serves raw title + description, and exports an ensemble as its
+members' average.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tensorflow_transform as tft
 
 from models.common import trainer_base
 from models.news import features as F
-from models.news.model import DEFAULT_HPARAMS, build_model
+from models.news.model import DEFAULT_HPARAMS, build_model, served_model
 
 
 def vocab_size(tf_transform_output: tft.TFTransformOutput) -> int:
@@ -29,6 +30,7 @@ def run_fn(fn_args):
         model_features=(F.TOKENS_XF,),
         label_key=F.LABEL_KEY,
         serving_features=list(F.TEXT_FEATURES),
+        export_model=lambda run, model: served_model(model),
         early_stopping_patience=3,
         throughput_unit="train_examples",
     )

@@ -1,6 +1,7 @@
 """TFX Tuner entry point for news: `models.news.tuner.tuner_fn` (Keras Tuner, Bayesian search).
 
-Search space (first trial = model.DEFAULT_HPARAMS; documented in pipelines/tasks/news.py):
+Search space (first trial = model.DEFAULT_HPARAMS; documented in pipelines/tasks/news.py), for one
+network: the served ensemble's members share the chosen values, so trials never pay for a whole ensemble.
   embedding_dim   32 | 64 | 128
   num_heads       2 | 4
   ff_dim          64 | 128 | 256
@@ -40,7 +41,7 @@ def tuner_fn(fn_args) -> TunerFnResult:
     epochs, steps_per_epoch = training.epochs_for(fn_args.train_steps, checkpoints=3)
 
     def build(hp):
-        return build_model({**dict(config.get("hparams") or {}), **search_space(hp)}, size,
+        return build_model({**dict(config.get("hparams") or {}), **search_space(hp), "ensemble_size": 1}, size,
                            num_classes=len(F.CLASS_NAMES))
 
     return tuning.bayesian_search(

@@ -6,11 +6,13 @@ split by a hash of the text (SHA-256 mod 10 == 0 -> validation) into train (7,24
 (759), which the Tuner and the Trainer read; AG News' own test set (7,600 articles, 1,900 per
 class, title + description) is the test split the Evaluator alone reads
 (components.example_gen.presplit_csv_example_gen: no re-splitting).
-Transform (models/news/preprocessing.py) normalises title + description, learns the vocabulary on
+Transform (models/news/preprocessing.py) normalises description + title (the training articles have
+no title: the description keeps the positions it was trained at), learns the vocabulary on
 the train split (at most 20,000 tokens seen twice or more; the rest share one OOV id) and writes
 64 token ids per article, so the served model takes the raw text.
 Default profile: a Transformer trained from scratch (models/news/model.py: token + position
-embeddings, encoder blocks, masked mean pooling, dropout, softmax), Keras Tuner, Bayesian search,
+embeddings, encoder blocks, masked mean pooling, dropout, softmax; a seed ensemble of five served as
+their average, models/common/ensemble.py), Keras Tuner (one network), Bayesian search,
 objective validation loss, first trial = the defaults (model.DEFAULT_HPARAMS):
   embedding_dim   32 | 64 | 128          (default 64)
   num_heads       2 | 4                  (default 4)

@@ -1,4 +1,4 @@
-"""The census seed ensemble (models/census/ensemble.py): members trained on their own losses in one
+"""The census seed ensemble (models/common/ensemble.py): members trained on their own losses in one
 graph, served as their average with the single model's serving contract."""
 import json
 import os
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.census import ensemble
+from models.common import ensemble
 from models.census import features as F
 from models.census.model import build_model, served_model
 from tests.conftest import synthetic_census_rows

@@ -37,8 +37,8 @@ def _token_batch(rng, n):
 
 def test_transformer_trains_a_few_steps_and_handles_empty_text():
     rng = np.random.default_rng(0)
-    model = build_model({"embedding_dim": 16, "num_heads": 2, "ff_dim": 32, "num_blocks": 2, "learning_rate": 3e-3},
-                        vocab_size=60)
+    model = build_model({"embedding_dim": 16, "num_heads": 2, "ff_dim": 32, "num_blocks": 2, "learning_rate": 3e-3,
+                         "ensemble_size": 1}, vocab_size=60)
     x, y = _token_batch(rng, 64)
     history = model.fit(x, y, batch_size=16, epochs=3, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -46,6 +46,31 @@ def test_transformer_trains_a_few_steps_and_handles_empty_text():
     probs = model.predict(empty, verbose=0)
     assert probs.shape == (2, 4) and np.isfinite(probs).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_the_default_is_a_seed_ensemble_served_as_its_members_average():
+    from models.news.model import DEFAULT_HPARAMS, served_model
+
+    assert DEFAULT_HPARAMS["ensemble_size"] > 1
+    rng = np.random.default_rng(1)
+    model = build_model({"embedding_dim": 8, "num_heads": 2, "ff_dim": 16, "ensemble_size": 3}, vocab_size=60)
+    x, y = _token_batch(rng, 32)
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    stacked = model.predict(x, verbose=0)
+    assert stacked.shape == (32, 3, 4)
+    assert not np.allclose(stacked[:, 0], stacked[:, 1])  # members start from their own weights
+    served = served_model(model).predict(x, verbose=0)
+    assert served.shape == (32, 4)
+    np.testing.assert_allclose(served, stacked.mean(axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_the_description_is_read_first_as_in_the_training_articles():
+    from models.news.preprocessing import normalize, text_of
+
+    inputs = {F.TITLE_KEY: tf.constant(["Stocks Rally"]), F.DESCRIPTION_KEY: tf.constant(["Shares rose today."])}
+    assert normalize(text_of(inputs)).numpy()[0].decode() == "shares rose today stocks rally"
+    assert normalize(text_of({F.DESCRIPTION_KEY: tf.constant(["Only a description"])})).numpy()[0] == b"only a description"
 
 
 def test_minilm_profile_classifier_builds_and_trains_over_a_tiny_bert(tmp_path):
