@@ -6,15 +6,12 @@ CLASS_NAMES = ("World", "Sports", "Business", "Sci/Tech")  # AG News class index
 TITLE_KEY = "title"
 DESCRIPTION_KEY = "description"
 TEXT_FEATURES = (TITLE_KEY, DESCRIPTION_KEY)  # what a client sends
-# The order the model reads them in: description first. The training sample has descriptions only,
-# so a description keeps the token positions it was trained at and a title follows it.
-READING_ORDER = (DESCRIPTION_KEY, TITLE_KEY)
 CSV_COLUMNS = (TOPIC_KEY, TITLE_KEY, DESCRIPTION_KEY)
 
 # Transformed features.
 from models.common.contract import LABEL_XF  # noqa: E402,F401  (the transformed label: class id)
 TOKENS_XF = "token_ids"  # int64 [batch, MAX_TOKENS]: vocabulary ids + 1 (0 = padding), OOV = vocabulary size + 1
-TEXT_XF = "text_xf"  # the normalised description + title (the MiniLM profile tokenises it in the graph)
+TEXT_XF = "text_xf"  # the normalised title + description (the MiniLM profile tokenises it in the graph)
 LENGTH_BUCKET_XF = "length_bucket"  # words of title + description, for TFMA slicing
 
 VOCAB_NAME = "tokens"
@@ -23,7 +20,7 @@ VOCAB_NAME = "tokens"
 VOCAB_SIZE = 20000
 VOCAB_MIN_COUNT = 2
 NUM_OOV_BUCKETS = 1
-# Tokens a text keeps (description first, then title); AG News title + description is ~38 words on average.
+# Tokens a text keeps (title first, then description); AG News title + description is ~38 words on average.
 MAX_TOKENS = 64
 
 # Length buckets (words of title + description) for slicing.

@@ -2,7 +2,7 @@
 fine-tunes) fine-tuned on the same data, so the from-scratch Transformer is measured against a
 pretrained one. `models.news.minilm.run_fn` (tf_keras, as transformers' TF BERT requires).
 
-It reads the normalised description + title Transform writes (text_xf) and tokenises it in the
+It reads the normalised title + description Transform writes (text_xf) and tokenises it in the
 graph with the checkpoint's WordPiece vocabulary (models/common/text), so the served model takes
 raw text like the default profile's.
 """

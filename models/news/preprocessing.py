@@ -1,4 +1,4 @@
-"""TF Transform for news: the normalised description + title, its tokens looked up in a vocabulary
+"""TF Transform for news: the normalised title + description, its tokens looked up in a vocabulary
 learnt on the train split (TF Transform analyzer), the class id and a length bucket for slicing.
 
 Normalisation: valid UTF-8, AG News' escapes (a backslash stands for a line break, `#36;`-style
@@ -30,8 +30,8 @@ def normalize(text: tf.Tensor) -> tf.Tensor:
 
 
 def text_of(inputs) -> tf.Tensor:
-    """description + ' ' + title (features.READING_ORDER) as one [batch] string (a missing column is empty)."""
-    parts = [to_dense_1d(inputs[key], "") if key in inputs else None for key in F.READING_ORDER]
+    """title + ' ' + description as one [batch] string (a missing column is empty)."""
+    parts = [to_dense_1d(inputs[key], "") if key in inputs else None for key in F.TEXT_FEATURES]
     parts = [p for p in parts if p is not None]
     return tf.strings.reduce_join(tf.stack(parts, axis=1), axis=1, separator=" ")
 

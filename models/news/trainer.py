@@ -31,6 +31,11 @@ def run_fn(fn_args):
         label_key=F.LABEL_KEY,
         serving_features=list(F.TEXT_FEATURES),
         export_model=lambda run, model: served_model(model),
-        early_stopping_patience=3,
+        # A validation pass every 50 steps, stop after 5 without a better loss: the ensemble's best
+        # validation loss comes after 150-250 steps, and 150-step passes stopped it too early or too
+        # late by seed (validation accuracy 0.846 / 0.834 for seeds 42 / 43 at 150-step passes and
+        # patience 3; 0.846 / 0.862 at 50-step passes and patience 5).
+        checkpoints=30,
+        early_stopping_patience=5,
         throughput_unit="train_examples",
     )

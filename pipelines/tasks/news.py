@@ -6,8 +6,7 @@ split by a hash of the text (SHA-256 mod 10 == 0 -> validation) into train (7,24
 (759), which the Tuner and the Trainer read; AG News' own test set (7,600 articles, 1,900 per
 class, title + description) is the test split the Evaluator alone reads
 (components.example_gen.presplit_csv_example_gen: no re-splitting).
-Transform (models/news/preprocessing.py) normalises description + title (the training articles have
-no title: the description keeps the positions it was trained at), learns the vocabulary on
+Transform (models/news/preprocessing.py) normalises title + description, learns the vocabulary on
 the train split (at most 20,000 tokens seen twice or more; the rest share one OOV id) and writes
 64 token ids per article, so the served model takes the raw text.
 Default profile: a Transformer trained from scratch (models/news/model.py: token + position
@@ -108,7 +107,7 @@ TASK = TaskConfig(
     run_fn="models.news.trainer.run_fn",
     tuner_fn="models.news.tuner.tuner_fn",
     schema_file="models/news/schema.pbtxt",
-    train_steps=1500,  # batch 64: ~13 passes over the 7,241 training articles (early stopping, patience 3)
+    train_steps=1500,  # batch 64: ~13 passes over the 7,241 training articles (early stopping: models/news/trainer.py)
     eval_steps=13,  # 13 x 64 >= the 759 validation articles: each validation pass sees all of them
     tuner_max_trials=4,
     tuner_train_steps=300,

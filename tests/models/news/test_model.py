@@ -65,14 +65,6 @@ def test_the_default_is_a_seed_ensemble_served_as_its_members_average():
     np.testing.assert_allclose(served, stacked.mean(axis=1), rtol=1e-5, atol=1e-6)
 
 
-def test_the_description_is_read_first_as_in_the_training_articles():
-    from models.news.preprocessing import normalize, text_of
-
-    inputs = {F.TITLE_KEY: tf.constant(["Stocks Rally"]), F.DESCRIPTION_KEY: tf.constant(["Shares rose today."])}
-    assert normalize(text_of(inputs)).numpy()[0].decode() == "shares rose today stocks rally"
-    assert normalize(text_of({F.DESCRIPTION_KEY: tf.constant(["Only a description"])})).numpy()[0] == b"only a description"
-
-
 def test_minilm_profile_classifier_builds_and_trains_over_a_tiny_bert(tmp_path):
     """The profile's code path (in-graph WordPiece, BERT, mean pooling, 4-way softmax, AdamW
     schedule) on a 2-layer, 32-wide randomly initialised BERT: no download, no packaged weights."""
