@@ -5,7 +5,8 @@ A task of its own rather than a profile of sts: its own registry entry, baseline
 model must never be compared with, or promoted over, the English one).
 Data (import_data): KLUE STS v1.1 train (11,668 pairs; 1 in 20 -> validation, the rest -> train) and
 the official dev JSON (519 pairs) -> test, which only the Evaluator reads (KLUE's test labels are not
-public). Model (models/sts_ko/model.py): siamese E5 ("query: " prefix, in-graph SentencePiece, mean
+public). Model (sts's siamese model, models/sts/model.py, with sts_ko's defaults in
+models/sts_ko/trainer.py): E5 ("query: " prefix, in-graph SentencePiece, mean
 pooling) -> cosine; squared error against score / 5; AdamW, 10 % warmup, linear decay; vocabulary
 shrunk to the training split's pieces. Default budget: 4 epochs at batch 32 (not yet measured on the
 real data, see README). No Tuner.

@@ -130,3 +130,13 @@ def test_length_buckets_batch_texts_of_similar_length_and_lose_none():
 
 def word_count_each(texts):
     return [int(word_count(t)) for t in texts]
+
+
+def test_encoder_choice_and_its_hparams_are_checked_by_name():
+    from models.common.text.encoders import encoder_and_tokenizer, encoder_hparams
+
+    assert encoder_hparams("e5")["vocabulary"] == "train" and encoder_hparams("minilm")["pretrained"] is True
+    with pytest.raises(ValueError, match="hparam encoder must be one of minilm, e5, got 'bert'"):
+        encoder_and_tokenizer({"encoder": "bert", "max_seq_length": 8})
+    with pytest.raises(ValueError, match="hparam vocabulary must be 'train' or 'full', got 'half'"):
+        encoder_and_tokenizer({"encoder": "e5", "vocabulary": "half", "max_seq_length": 8})

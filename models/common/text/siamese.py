@@ -1,0 +1,160 @@
+"""SBERT-style siamese sentence encoder shared by sts and sts_ko (tf_keras, as transformers' TF BERT
+requires): model, training and the SavedModel it serves.
+
+One BERT encodes both sentences of a pair (shared weights: the two sides are concatenated into one
+batch), mean pooling over the attention mask gives the sentence embedding, and the prediction is the
+cosine similarity of the two embeddings. Trained with the cosine-similarity regression loss:
+mean squared error between cos(u, v) and the gold score / 5 (sentence-transformers'
+CosineSimilarityLoss). Optimiser: AdamW with 10 % linear warmup then linear decay.
+hparams["encoder"] picks the pretrained encoder (models/common/text/encoders.py): MiniLM for sts,
+multilingual-e5-small for sts_ko. The exported SavedModel (PairServingModule) has three signatures:
+  serving_default(examples: serialized tf.Example with `sentence1`, `sentence2` bytes)
+      -> {"similarity": float32 [batch]}, the cosine similarity of the two sentence embeddings
+         (in [-1, 1]; trained towards gold score / 5)
+  embed(examples: serialized tf.Example with a `text` bytes feature)
+      -> {"embedding": float32 [batch, hidden]}, L2-normalised mean-pooled sentence embeddings
+  transform_features(examples: the raw columns with the score) -> the transformed features (TFMA)
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras
+
+from models.common import trainer_base
+from models.common.contract import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+from models.common.text import pairs as F
+from models.common.text.bert import make_optimizer, mean_pool, trim_padding
+from models.common.text.encoders import encoder_and_tokenizer, split_texts
+
+# What every encoder's siamese fine-tuning takes, with sts's values.
+SIAMESE_HPARAMS = {
+    "max_seq_length": 64,  # STS-B: 1 training sentence of 11,498 is longer (batches are trimmed to their longest)
+    "learning_rate": 2e-5,
+    "weight_decay": 0.01,
+    "warmup_fraction": 0.1,
+    "batch_size": 16,
+}
+
+
+def cosine_similarity(u: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
+    """Row-wise cosine similarity of [batch, dim] tensors -> [batch]."""
+    return tf.reduce_sum(tf.math.l2_normalize(u, axis=-1) * tf.math.l2_normalize(v, axis=-1), axis=-1)
+
+
+class SentenceEncoder(tf_keras.Model):
+    """text [batch] -> the encoder's tokenizer -> BERT -> mean pooling -> [batch, hidden] (not normalised)."""
+
+    def __init__(self, bert, tokenizer, **kwargs):
+        super().__init__(**kwargs)
+        self.bert = bert
+        self.tokenizer = tokenizer
+
+    def call(self, text, training=False):
+        # Short sentences (STS-B median: 12 pieces) cost only their length.
+        input_ids, attention_mask = trim_padding(*self.tokenizer(text))
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, training=training).last_hidden_state
+        return mean_pool(hidden, attention_mask)
+
+
+class SiameseSimilarity(tf_keras.Model):
+    """{sentence1_xf, sentence2_xf} -> cosine similarity [batch] of their embeddings."""
+
+    def __init__(self, encoder: SentenceEncoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+
+    def embed(self, text, training=False):
+        """L2-normalised sentence embeddings [batch, hidden] (dot product = cosine similarity)."""
+        return tf.math.l2_normalize(self.encoder(text, training=training), axis=-1)
+
+    def call(self, inputs, training=False):
+        first = tf.reshape(inputs[F.SENTENCE1_XF], [-1])
+        second = tf.reshape(inputs[F.SENTENCE2_XF], [-1])
+        both = self.encoder(tf.concat([first, second], axis=0), training=training)
+        u, v = tf.split(both, 2, axis=0)
+        return cosine_similarity(u, v)
+
+
+def build_model(hparams: Mapping[str, object],
+                train_texts: Optional[Callable[[], tf.data.Dataset]] = None) -> SiameseSimilarity:
+    """The siamese model over the encoder hparams name; train_texts: see encoders.encoder_and_tokenizer."""
+    hp = {**SIAMESE_HPARAMS, **hparams}
+    bert, tokenizer = encoder_and_tokenizer(hp, train_texts)
+    model = SiameseSimilarity(SentenceEncoder(bert, tokenizer))
+    model({F.SENTENCE1_XF: tf.constant(["build"]), F.SENTENCE2_XF: tf.constant(["build"])})
+    return model
+
+
+def cosine_similarity_loss(y_true, y_pred):
+    """Per-pair squared error between the cosine similarity and the gold score / 5."""
+    return tf.square(tf.reshape(tf.cast(y_true, y_pred.dtype), [-1]) - tf.reshape(y_pred, [-1]))
+
+
+def compile_model(model: SiameseSimilarity, hparams: Mapping[str, object], total_steps: int) -> None:
+    """Cosine-similarity regression loss (mean over the batch) with AdamW + linear warmup."""
+    optimizer, _ = make_optimizer({**SIAMESE_HPARAMS, **hparams}, total_steps)
+    model.compile(optimizer=optimizer, loss=cosine_similarity_loss)
+
+
+class PairServingModule(tf.Module):
+    """The SavedModel root: pair similarity, text embedding, and TFT's transform for TFMA."""
+
+    def __init__(self, model, tf_transform_output: tft.TFTransformOutput):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tf_transform_output.transform_features_layer()
+        raw_spec = tf_transform_output.raw_feature_spec()
+        pair_spec = {k: raw_spec[k] for k in (F.SENTENCE1_KEY, F.SENTENCE2_KEY)}
+        text_spec = {F.TEXT_KEY: tf.io.FixedLenFeature([], tf.string)}
+        examples_spec = tf.TensorSpec([None], tf.string, name="examples")
+
+        def similarity(examples):
+            transformed = self.tft_layer(tf.io.parse_example(examples, pair_spec))
+            inputs = {name: transformed[name] for name in F.MODEL_FEATURES}
+            return {F.SIMILARITY: tf.cast(self.model(inputs, training=False), tf.float32)}
+
+        def embed(examples):
+            text = tf.io.parse_example(examples, text_spec)[F.TEXT_KEY]
+            # The same clean-up as preprocessing_fn gives the sentences (invalid UTF-8 -> U+FFFD).
+            text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
+            return {F.EMBEDDING: tf.cast(self.model.embed(text, training=False), tf.float32)}
+
+        def transform_features(examples):
+            return self.tft_layer(tf.io.parse_example(examples, raw_spec))
+
+        self.similarity = tf.function(similarity, input_signature=[examples_spec])
+        self.embed = tf.function(embed, input_signature=[examples_spec])
+        self.transform_features = tf.function(transform_features, input_signature=[examples_spec])
+
+    def save(self, export_dir: str) -> None:
+        tf.saved_model.save(
+            self,
+            export_dir,
+            signatures={
+                SERVING_SIGNATURE: self.similarity.get_concrete_function(),
+                "embed": self.embed.get_concrete_function(),
+                TRANSFORM_SIGNATURE: self.transform_features.get_concrete_function(),
+            },
+        )
+
+
+def build(run: trainer_base.TrainingRun):
+    model = build_model(run.hparams, lambda: split_texts(run, F.MODEL_FEATURES))
+    compile_model(model, run.hparams, run.scheduled_steps)
+    return model
+
+
+def fit_and_export(fn_args, default_hparams):
+    """Train the siamese model with these defaults (the encoder's among them) and export it."""
+    return trainer_base.fit_and_export(
+        fn_args,
+        build_model=build,
+        default_hparams=default_hparams,
+        model_features=F.MODEL_FEATURES,
+        keras_module=tf_keras,
+        checkpoints=4,
+        serving_module=lambda run, model: PairServingModule(model, run.tf_transform_output),
+    )
