@@ -1,10 +1,11 @@
-"""Reviews benchmark (not a test): fine-tune the packaged MiniLM BERT on the real IMDB data.
+"""Sentiment benchmark (not a test): fine-tune a text classifier task on its real data: reviews (the
+packaged MiniLM on IMDB, the default) or nsmc (multilingual-e5-small on NSMC, `--task nsmc`).
 
 Prints test-split accuracy/AUC/F1, the pipeline Trainer's fine-tuning throughput (examples/s), the
-throughput of a plain transformers TFBertForSequenceClassification.fit on the same tokenised data
-in this process, their ratio, and the wall time.
-Usage: .venv/bin/python bench/reviews.py [--home DIR] [--profile default|gpu] [--train-steps N]
-       [--hparams-json JSON] [--seeds 2] [--first-seed 42]
+wall time per component and the load; for reviews also the throughput of a plain transformers
+TFBertForSequenceClassification.fit on the same tokenised data in this process and their ratio.
+Usage: .venv/bin/python bench/reviews.py [--task reviews|nsmc] [--home DIR] [--profile default|gpu]
+       [--train-steps N] [--hparams-json JSON] [--seeds 2] [--first-seed 42]
 One pipeline run per training seed in one home, then mean ± sample standard deviation of the test
 metrics over the seeds.
 """
@@ -30,7 +31,7 @@ from pipelines.tasks import load_task  # noqa: E402
 
 
 def paired_throughput(texts, labels, hparams, steps: int, rounds: int = 2):
-    """examples/s of this project's BertClassifier (raw text, in-graph tokenizer, as in the Trainer)
+    """examples/s of this project's TextClassifier (raw text, in-graph tokenizer, as in the Trainer)
     and of a plain transformers TFBertForSequenceClassification.fit on pre-tokenised ids, measured
     alternately in this process so both see the same machine load. Returns (ours, plain) medians."""
     import statistics
@@ -71,8 +72,17 @@ def paired_throughput(texts, labels, hparams, steps: int, rounds: int = 2):
     return statistics.median(ours_rates), statistics.median(plain_rates)
 
 
+def default_hparams(task_name: str) -> dict:
+    if task_name == "nsmc":
+        from models.nsmc.model import DEFAULT_HPARAMS
+    else:
+        from models.reviews.model import DEFAULT_HPARAMS
+    return DEFAULT_HPARAMS
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--task", default="reviews", choices=("reviews", "nsmc"))
     parser.add_argument("--home", help="state dir (default: a fresh temp dir, removed afterwards)")
     parser.add_argument("--data-root", default="data")
     parser.add_argument("--profile", default="default")
@@ -81,9 +91,9 @@ def main() -> int:
     parser.add_argument("--plain-steps", type=int, default=15, help="steps per throughput measurement")
     args = parser.parse_args()
 
-    task = with_training_options(load_task("reviews", args.profile).with_overrides(train_steps=args.train_steps), args)
+    task = with_training_options(load_task(args.task, args.profile).with_overrides(train_steps=args.train_steps), args)
     runs = []
-    with bench_home(args.home, args.data_root, "bench-reviews-") as bench:
+    with bench_home(args.home, args.data_root, f"bench-{args.task}-") as bench:
         for seed in seeds_of(args):
             load = load_average()
             run = timed_run(with_seed(task, seed), bench, f"seed-{seed}")
@@ -93,19 +103,19 @@ def main() -> int:
             print(f"[seed {seed}] accuracy={metric(run.metrics, 'binary_accuracy'):.4f} "
                   f"auc={metric(run.metrics, 'auc'):.4f} wall={run.seconds:.0f} s load={load:.1f}", flush=True)
 
-        import csv
+        hparams = {**default_hparams(args.task), **task.custom_config.get("hparams", {})}
+        paired = None
+        if args.task == "reviews" and args.plain_steps > 0:  # the plain comparison is MiniLM's
+            import csv
 
-        with open(Path(bench.data_root) / task.data_dir / "imdb_train.csv", newline="") as f:
-            rows = list(csv.DictReader(f))[: 32 * (args.plain_steps + 2)]
-        from models.reviews.model import DEFAULT_HPARAMS
+            with open(Path(bench.data_root) / task.data_dir / "imdb_train.csv", newline="") as f:
+                rows = list(csv.DictReader(f))[: 32 * (args.plain_steps + 2)]
+            paired = paired_throughput([r["text"] for r in rows], [int(r["label"]) for r in rows],
+                                       hparams, args.plain_steps)
 
-        hparams = {**DEFAULT_HPARAMS, **task.custom_config.get("hparams", {})}
-        paired_ours, plain = paired_throughput([r["text"] for r in rows], [int(r["label"]) for r in rows],
-                                               hparams, args.plain_steps)
-
-    print(f"reviews benchmark: profile={args.profile} train_steps={task.train_steps} "
+    print(f"{args.task} benchmark: profile={args.profile} train_steps={task.train_steps} "
           f"batch={hparams['batch_size']} max_seq_length={hparams['max_seq_length']} "
-          f"head_fraction={hparams['head_fraction']} length_buckets={list(hparams['length_buckets'])} "
+          f"encoder={hparams['encoder']} length_buckets={list(hparams['length_buckets'])} "
           f"data md5={bench.version['md5']}")
     for seed, run, stats, load in runs:
         result, m = run.result, run.result.metrics
@@ -120,8 +130,10 @@ def main() -> int:
           f"accuracy {format_spread([metric(r.metrics, 'binary_accuracy') for _, r, _, _ in runs])}  "
           f"auc {format_spread([metric(r.metrics, 'auc') for _, r, _, _ in runs])}  "
           f"f1 {format_spread([metric(r.metrics, 'f1_score') for _, r, _, _ in runs])}")
-    print(f"paired, same process and load: this project's model {paired_ours:.2f} ex/s, plain transformers "
-          f"fit {plain:.2f} ex/s, ratio {paired_ours / plain:.2f}")
+    if paired:
+        ours, plain = paired
+        print(f"paired, same process and load: this project's model {ours:.2f} ex/s, plain transformers "
+              f"fit {plain:.2f} ex/s, ratio {ours / plain:.2f}")
     return 0
 
 
