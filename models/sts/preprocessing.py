@@ -1,25 +1,3 @@
-"""TF Transform for STS: clean sentence text (valid UTF-8) and the gold score scaled to [0, 1].
-
-WordPiece tokenisation happens inside the model (the in-graph tokenizer of models/common/text), so the
-exported SavedModel takes raw text.
-"""
-import tensorflow as tf
-
-from models.common.tensors import to_dense_1d
-from models.sts import features as F
-
-
-def _clean(text):
-    # Invalid UTF-8 bytes become U+FFFD (the tokenizer then drops them, as BERT's does).
-    return tf.strings.unicode_transcode(to_dense_1d(text, ""), "UTF-8", "UTF-8", errors="replace")
-
-
-def preprocessing_fn(inputs):
-    outputs = {}
-    for raw, xf in ((F.SENTENCE1_KEY, F.SENTENCE1_XF), (F.SENTENCE2_KEY, F.SENTENCE2_XF)):
-        if raw in inputs:
-            outputs[xf] = _clean(inputs[raw])
-    if F.LABEL_KEY in inputs:
-        score = tf.cast(to_dense_1d(inputs[F.LABEL_KEY], 0.0), tf.float32)
-        outputs[F.LABEL_XF] = tf.clip_by_value(score / F.MAX_SCORE, 0.0, 1.0)
-    return outputs
+"""TF Transform for sts: the similarity tasks' shared one (models/common/text/pair_preprocessing.py:
+sentences cleaned to valid UTF-8, the gold score scaled to [0, 1]), named from the task's folder."""
+from models.common.text.pair_preprocessing import preprocessing_fn  # noqa: F401

@@ -3,13 +3,12 @@ from models.common.contract import LABEL_XF, TEST_SPLIT, TRAIN_SPLIT, VALIDATION
 # The pair contract (sentence columns, the embed signature's text, serving outputs), shared with
 # the other similarity task.
 from models.common.text.pairs import (EMBEDDING, MODEL_FEATURES, SENTENCE1_KEY, SENTENCE1_XF,  # noqa: F401
-                                      SENTENCE2_KEY, SENTENCE2_XF, SIMILARITY, TEXT_KEY)
+                                      SCORE_KEY, SENTENCE2_KEY, SENTENCE2_XF, SIMILARITY, TEXT_KEY)
 
 # The importer writes these columns. source: the KLUE source of the pair (airbnb-rtt, policy-sampled,
 # paraKQC-para, ...) on the official dev set; "train" on the training rows (the CSV export has none).
 CSV_COLUMNS = ("source", "guid", "score", "sentence1", "sentence2")
-LABEL_KEY = "score"  # KLUE's real-label, 0..5
-MAX_SCORE = 5.0
+LABEL_KEY = SCORE_KEY  # KLUE's real-label, 0..5
 SOURCE_KEY = "source"  # slices
 TRAIN_SOURCE = "train"
 
