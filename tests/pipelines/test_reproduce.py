@@ -107,9 +107,17 @@ def test_every_task_has_a_reproduce_tolerance_for_its_gating_metric(name):
 @pytest.mark.parametrize("name", sorted(KNOWN_TASKS))
 def test_every_task_trains_through_the_skeleton_that_records_the_seed(name):
     """The Registrar tags `seed`/`deterministic` from training_info.json, which the one trainer
-    skeleton writes (models/common/trainer_base.fit_and_export): every run_fn must go through it."""
+    skeleton writes (models/common/trainer_base.fit_and_export): every run_fn must go through it,
+    directly or through a shared model's fit_and_export (models/common/text: classifier, siamese)."""
+    import re
+
     run_fn = import_object(load_task(name).run_fn)
-    assert "trainer_base.fit_and_export(" in inspect.getsource(sys.modules[run_fn.__module__])
+    module = sys.modules[run_fn.__module__]
+    source = inspect.getsource(module)
+    for shared in re.findall(r"(\w+)\.fit_and_export\(", source):
+        if shared != "trainer_base":
+            source += inspect.getsource(getattr(module, shared))
+    assert "trainer_base.fit_and_export(" in source
 
 
 # ---- comparison and refusals (no pipeline)
