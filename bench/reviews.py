@@ -115,7 +115,7 @@ def main() -> int:
 
     print(f"{args.task} benchmark: profile={args.profile} train_steps={task.train_steps} "
           f"batch={hparams['batch_size']} max_seq_length={hparams['max_seq_length']} "
-          f"encoder={hparams['encoder']} length_buckets={list(hparams['length_buckets'])} "
+          f"encoder={hparams['encoder']} length_buckets={list(hparams['length_buckets'])} {hparams.get('length_unit', 'words')} "
           f"data md5={bench.version['md5']}")
     for seed, run, stats, load in runs:
         result, m = run.result, run.result.metrics

@@ -11,5 +11,11 @@ from models.common.text.encoders import encoder_hparams
 DEFAULT_HPARAMS = {
     **classifier.CLASSIFIER_HPARAMS,
     **encoder_hparams("e5"),  # checkpoint "packaged" or a file in e5-small-q4.bin's format; num_layers None: all 12
-    "max_seq_length": 64,
+    # From the training split's piece counts (E5 tokenizer, "query: " prefix, <s> and </s>): median
+    # 21, 95th percentile 69, 99.5th 96. 96 keeps 99.5 % of reviews whole; with character buckets
+    # (NSMC's spacing is informal, so words say little about pieces) a batch costs about 35
+    # positions instead of the 63 of a random batch trimmed to its longest.
+    "max_seq_length": 96,
+    "length_buckets": (12, 16, 20, 25, 32, 40, 50, 65, 85),
+    "length_unit": "chars",
 }

@@ -21,6 +21,39 @@ def trim_padding(input_ids: tf.Tensor, attention_mask: tf.Tensor):
     return input_ids[:, :longest], attention_mask[:, :longest]
 
 
+def pooled_embeddings(bert, input_ids: tf.Tensor, attention_mask: tf.Tensor, training: bool = False,
+                      chunk_size: int = 64) -> tf.Tensor:
+    """Mean-pooled BERT embeddings [batch, hidden] of tokenizer output padded to max_seq_length.
+
+    Training batches run whole, trimmed to their longest text (the input pipeline may bucket them by
+    length). At inference the caller's batch can be large and mixed (TFMA hands the Evaluator up to
+    1,000 examples), so rows are sorted by length and run in chunks of chunk_size, each trimmed to its
+    own longest, then put back in input order: the same vectors (padding is masked out) at the cost of
+    the tokens the texts have, not of the longest text in the batch times the batch."""
+
+    def encode(ids, mask):
+        ids, mask = trim_padding(ids, mask)
+        hidden = bert(input_ids=ids, attention_mask=mask, training=training).last_hidden_state
+        return tf.cast(mean_pool(hidden, mask), tf.float32)
+
+    if training:
+        return encode(input_ids, attention_mask)
+    order = tf.argsort(tf.reduce_sum(attention_mask, axis=1), stable=True)
+    ids, mask = tf.gather(input_ids, order), tf.gather(attention_mask, order)
+    rows = tf.shape(ids)[0]
+    chunks = (rows + chunk_size - 1) // chunk_size
+    outputs = tf.TensorArray(tf.float32, size=chunks, infer_shape=False,
+                             element_shape=tf.TensorShape([None, bert.config.hidden_size]))
+
+    def step(i, outputs):
+        start = i * chunk_size
+        stop = tf.minimum(start + chunk_size, rows)
+        return i + 1, outputs.write(i, encode(ids[start:stop], mask[start:stop]))
+
+    _, outputs = tf.while_loop(lambda i, _: i < chunks, step, (tf.constant(0), outputs))
+    return tf.gather(outputs.concat(), tf.argsort(order))
+
+
 def make_optimizer(hparams: Mapping[str, object], total_steps: int):
     """AdamW (decoupled weight decay, not on LayerNorm or biases) with linear warmup over the first
     hparams["warmup_fraction"] of the steps, then linear decay to 0: transformers' create_optimizer.

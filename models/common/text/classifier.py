@@ -15,15 +15,16 @@ from absl import logging
 
 from models.common import trainer_base
 from models.common.text.batching import batches_by_length
-from models.common.text.bert import make_optimizer, mean_pool, trim_padding
+from models.common.text.bert import make_optimizer, pooled_embeddings
 from models.common.text.encoders import encoder_and_tokenizer, split_texts
 
 CLASSIFIER_HPARAMS = {
     "max_seq_length": 128,
-    # Training batches of texts of similar length (word-count bucket boundaries; empty: plain
-    # shuffled batches). With the padding trimmed to each batch's longest text, a batch of short
-    # texts then costs what it uses. See models/common/text/batching.py.
+    # Training batches of texts of similar length (bucket boundaries in length_unit, words or
+    # chars; empty: plain shuffled batches). With the padding trimmed to each batch's longest text,
+    # a batch of short texts then costs what it uses. See models/common/text/batching.py.
     "length_buckets": (),
+    "length_unit": "words",
     "dropout": 0.1,
     "learning_rate": 5e-5,
     "weight_decay": 0.01,
@@ -48,9 +49,7 @@ class TextClassifier(tf_keras.Model):
 
     def embed(self, text, training=False):
         """Mean-pooled sentence embeddings [batch, hidden] (the input of the softmax layer)."""
-        input_ids, attention_mask = trim_padding(*self.tokenizer(text))
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, training=training).last_hidden_state
-        return mean_pool(hidden, attention_mask)
+        return pooled_embeddings(self.bert, *self.tokenizer(text), training=training)
 
     def call(self, inputs, training=False):
         text = inputs[self.text_key] if isinstance(inputs, Mapping) else inputs
@@ -91,8 +90,9 @@ def fit_and_export(fn_args, *, default_hparams: Mapping[str, object], text_key: 
         boundaries = list(run.hparams.get("length_buckets") or ())
         if not boundaries:
             return train_ds
-        logging.info("training batches bucketed by word count at %s", boundaries)
-        return batches_by_length(train_ds, text_key, run.batch_size, boundaries)
+        unit = str(run.hparams.get("length_unit", "words"))
+        logging.info("training batches bucketed by length in %s at %s", unit, boundaries)
+        return batches_by_length(train_ds, text_key, run.batch_size, boundaries, unit)
 
     return trainer_base.fit_and_export(
         fn_args,

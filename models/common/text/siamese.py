@@ -26,7 +26,7 @@ import tf_keras
 from models.common import trainer_base
 from models.common.contract import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from models.common.text import pairs as F
-from models.common.text.bert import make_optimizer, mean_pool, trim_padding
+from models.common.text.bert import make_optimizer, pooled_embeddings
 from models.common.text.encoders import encoder_and_tokenizer, split_texts
 
 # What every encoder's siamese fine-tuning takes, with sts's values.
@@ -54,9 +54,7 @@ class SentenceEncoder(tf_keras.Model):
 
     def call(self, text, training=False):
         # Short sentences (STS-B median: 12 pieces) cost only their length.
-        input_ids, attention_mask = trim_padding(*self.tokenizer(text))
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, training=training).last_hidden_state
-        return mean_pool(hidden, attention_mask)
+        return pooled_embeddings(self.bert, *self.tokenizer(text), training=training)
 
 
 class SiameseSimilarity(tf_keras.Model):

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from models.common.text import checkpoint as ckpt
 from models.common.text.batching import batches_by_length, word_count
-from models.common.text.bert import make_optimizer, mean_pool, trim_padding
+from models.common.text.bert import make_optimizer, mean_pool, pooled_embeddings, trim_padding
 from models.common.text.tokenizer import WordPieceTokenizer, read_vocab
 
 AWKWARD = [
@@ -111,6 +111,23 @@ def test_trim_padding_keeps_the_columns_the_longest_text_reaches():
     assert trimmed_mask.numpy().tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
 
 
+def test_inference_in_length_sorted_chunks_gives_each_row_its_own_embedding(packaged):
+    """pooled_embeddings at inference sorts rows by length and runs chunks trimmed to their longest;
+    every row must get the vector it gets in one untrimmed pass, in input order, also inside a
+    tf.function (the SavedModel's signatures) and for an empty batch."""
+    bert, tokenizer = ckpt.bert_and_tokenizer(packaged, True, 64)
+    rng = np.random.default_rng(1)
+    texts = [" ".join(["word"] * int(n)) + f" {i}" for i, n in enumerate(rng.integers(0, 70, 23))]
+    ids, mask = tokenizer(tf.constant(texts))
+    whole = mean_pool(bert(input_ids=ids, attention_mask=mask).last_hidden_state, mask).numpy()
+    chunked = pooled_embeddings(bert, ids, mask, chunk_size=5).numpy()
+    np.testing.assert_allclose(chunked, whole, atol=2e-5)
+    traced = tf.function(lambda i, m: pooled_embeddings(bert, i, m, chunk_size=4))
+    np.testing.assert_allclose(traced(ids, mask).numpy(), whole, atol=2e-5)
+    empty = traced(ids[:0], mask[:0])
+    assert empty.shape == (0, bert.config.hidden_size)
+
+
 def test_length_buckets_batch_texts_of_similar_length_and_lose_none():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 60, 200)
@@ -126,6 +143,15 @@ def test_length_buckets_batch_texts_of_similar_length_and_lose_none():
         assert len(counts) <= 8
         seen += batch_labels.numpy().tolist()
     assert sorted(seen) == labels.tolist()
+
+
+def test_length_buckets_in_characters_group_unspaced_text_by_its_length():
+    texts = ["짧다", "아주아주아주아주아주아주아주아주길다", "보통 길이", "아주아주아주아주아주아주아주아주아주길어"]
+    dataset = tf.data.Dataset.from_tensor_slices(({"text": texts}, np.arange(4))).batch(4)
+    batches = [labels.numpy().tolist() for _, labels in batches_by_length(dataset, "text", 2, [10], unit="chars")]
+    assert sorted(batches) == [[0, 2], [1, 3]]
+    with pytest.raises(ValueError, match="length_unit must be one of words, chars"):
+        batches_by_length(dataset, "text", 2, [10], unit="pieces")
 
 
 def word_count_each(texts):
