@@ -20,8 +20,8 @@ from models.common.text.encoders import encoder_and_tokenizer, split_texts
 
 CLASSIFIER_HPARAMS = {
     "max_seq_length": 128,
-    # Training batches of texts of similar length (bucket boundaries in length_unit, words or
-    # chars; empty: plain shuffled batches). With the padding trimmed to each batch's longest text,
+    # Training batches of texts of similar length (bucket boundaries in length_unit: words, chars
+    # or the encoder's pieces; empty: plain shuffled batches). With the padding trimmed to each batch's longest text,
     # a batch of short texts then costs what it uses. See models/common/text/batching.py.
     "length_buckets": (),
     "length_unit": "words",
@@ -92,7 +92,7 @@ def fit_and_export(fn_args, *, default_hparams: Mapping[str, object], text_key: 
             return train_ds
         unit = str(run.hparams.get("length_unit", "words"))
         logging.info("training batches bucketed by length in %s at %s", unit, boundaries)
-        return batches_by_length(train_ds, text_key, run.batch_size, boundaries, unit)
+        return batches_by_length(train_ds, text_key, run.batch_size, boundaries, unit, model.tokenizer)
 
     return trainer_base.fit_and_export(
         fn_args,

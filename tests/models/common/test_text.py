@@ -150,8 +150,20 @@ def test_length_buckets_in_characters_group_unspaced_text_by_its_length():
     dataset = tf.data.Dataset.from_tensor_slices(({"text": texts}, np.arange(4))).batch(4)
     batches = [labels.numpy().tolist() for _, labels in batches_by_length(dataset, "text", 2, [10], unit="chars")]
     assert sorted(batches) == [[0, 2], [1, 3]]
-    with pytest.raises(ValueError, match="length_unit must be one of words, chars"):
-        batches_by_length(dataset, "text", 2, [10], unit="pieces")
+    with pytest.raises(ValueError, match="length_unit must be one of words, chars, pieces"):
+        batches_by_length(dataset, "text", 2, [10], unit="sentences")
+
+
+def test_length_buckets_in_pieces_count_what_the_tokenizer_makes(packaged):
+    _, tokenizer = ckpt.bert_and_tokenizer(packaged, False, 32)
+    texts = ["antidisestablishmentarianism", "a b c d e f g h", "hello", "unbelievably unknowable"]
+    pieces = tf.reduce_sum(tokenizer(tf.constant(texts))[1], axis=1).numpy()
+    edge = int(np.median(pieces)) + 1
+    dataset = tf.data.Dataset.from_tensor_slices(({"text": texts}, np.arange(4))).batch(4)
+    for _, labels in batches_by_length(dataset, "text", 4, [edge], unit="pieces", tokenizer=tokenizer):
+        assert len({bool(pieces[i] >= edge) for i in labels.numpy()}) == 1
+    with pytest.raises(ValueError, match="needs the model's tokenizer"):
+        batches_by_length(dataset, "text", 4, [edge], unit="pieces")
 
 
 def word_count_each(texts):
