@@ -13,10 +13,9 @@ from pathlib import Path
 from models.nsmc import features as F
 from pipelines.config import ComponentResources, EvalSpec, TaskConfig
 
-# 2,000 batches of 32 (64,000 reviews, 0.44 of a pass): with batches bucketed by piece count a step
-# costs about 0.8 s on 2 cores, which leaves the 45-minute end-to-end budget room for the Evaluator's
-# 50,000 test reviews. 3,000 steps (validation 0.884 at 64 pieces, unbucketed) took 79 min.
-TRAIN_STEPS = 2000
+# 3,000 batches of 32 (96,000 reviews, two thirds of a pass): the one budget measured to reach the
+# 0.87 test accuracy goal (0.8707, seed 42); 2,000 steps read 0.8663 (README has both, with times).
+TRAIN_STEPS = 3000
 BATCH_SIZE = 32
 SOURCE_FILES = {"train": "nsmc_raw_train.tsv.gz", "test": "nsmc_raw_test.tsv.gz"}
 EXPECTED_ROWS = {"train": 150000, "test": 50000}
