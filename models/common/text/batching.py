@@ -10,9 +10,10 @@ themselves average 27.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import tensorflow as tf
+from absl import logging
 
 
 def word_count(text: tf.Tensor) -> tf.Tensor:
@@ -41,19 +42,38 @@ def length_of(unit: str, tokenizer: Optional[Callable] = None) -> Callable[[tf.T
     raise ValueError(f"hparam length_unit must be one of {', '.join(LENGTH_UNITS)}, got {unit!r}")
 
 
-def batches_by_length(dataset: tf.data.Dataset, text_key: str, batch_size: int,
+def batches_by_length(dataset: tf.data.Dataset, text_key: Union[str, Sequence[str]], batch_size: int,
                       boundaries: Sequence[int], unit: str = "words",
                       tokenizer: Optional[Callable] = None) -> tf.data.Dataset:
-    """Re-batch a dataset of (features, label[, weight]) batches so each batch holds texts from one
-    length bucket, in `unit` (see length_of): [0, b0), [b0, b1), ..., [b_last, inf). Batches keep
+    """Re-batch a dataset of (features, label[, weight]) batches so each batch holds examples from one
+    length bucket, in `unit` (see length_of): [0, b0), [b0, b1), ..., [b_last, inf). An example's
+    length is its text_key's, or the longest of several keys' (a sentence pair). Batches keep
     batch_size; the order within a bucket is the input's (already shuffled) order."""
     length = length_of(unit, tokenizer)
+    keys = (text_key,) if isinstance(text_key, str) else tuple(text_key)
     edges = tf.constant(sorted(int(b) for b in boundaries), tf.int64)
 
     def bucket(features, *rest):
-        return tf.reduce_sum(tf.cast(length(features[text_key]) >= edges, tf.int64))
+        longest = tf.reduce_max(tf.stack([length(tf.reshape(features[key], [])) for key in keys]))
+        return tf.reduce_sum(tf.cast(longest >= edges, tf.int64))
 
     return (dataset.unbatch()
             .group_by_window(key_func=bucket, reduce_func=lambda _, window: window.batch(batch_size),
                              window_size=batch_size)
             .prefetch(tf.data.AUTOTUNE))
+
+
+def length_bucketed(text_keys: Sequence[str], tokenizer_of: Callable):
+    """A Trainer skeleton before_fit hook (models/common/trainer_base.py) that buckets the training
+    batches by the length of text_keys when hparams["length_buckets"] is set (in
+    hparams["length_unit"]; "pieces" uses tokenizer_of(model)); otherwise the batches pass through."""
+
+    def before_fit(run, model, train_ds):
+        boundaries = list(run.hparams.get("length_buckets") or ())
+        if not boundaries:
+            return train_ds
+        unit = str(run.hparams.get("length_unit", "words"))
+        logging.info("training batches bucketed by length in %s at %s", unit, boundaries)
+        return batches_by_length(train_ds, tuple(text_keys), run.batch_size, boundaries, unit, tokenizer_of(model))
+
+    return before_fit

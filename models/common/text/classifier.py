@@ -11,10 +11,9 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import tensorflow as tf
 import tf_keras
-from absl import logging
 
 from models.common import trainer_base
-from models.common.text.batching import batches_by_length
+from models.common.text.batching import length_bucketed
 from models.common.text.bert import make_optimizer, pooled_embeddings
 from models.common.text.encoders import encoder_and_tokenizer, split_texts
 
@@ -86,14 +85,6 @@ def fit_and_export(fn_args, *, default_hparams: Mapping[str, object], text_key: 
         compile_classifier(model, run.hparams, run.scheduled_steps)
         return model
 
-    def length_bucketed(run: trainer_base.TrainingRun, model, train_ds):
-        boundaries = list(run.hparams.get("length_buckets") or ())
-        if not boundaries:
-            return train_ds
-        unit = str(run.hparams.get("length_unit", "words"))
-        logging.info("training batches bucketed by length in %s at %s", unit, boundaries)
-        return batches_by_length(train_ds, text_key, run.batch_size, boundaries, unit, model.tokenizer)
-
     return trainer_base.fit_and_export(
         fn_args,
         build_model=build,
@@ -102,7 +93,7 @@ def fit_and_export(fn_args, *, default_hparams: Mapping[str, object], text_key: 
         label_key=label_key,
         serving_features=list(serving_features),
         keras_module=tf_keras,
-        before_fit=length_bucketed,
+        before_fit=length_bucketed((text_key,), lambda model: model.tokenizer),
         checkpoints=checkpoints,
         throughput_unit="train_examples",
     )

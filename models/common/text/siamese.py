@@ -26,6 +26,7 @@ import tf_keras
 from models.common import trainer_base
 from models.common.contract import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 from models.common.text import pairs as F
+from models.common.text.batching import length_bucketed
 from models.common.text.bert import make_optimizer, pooled_embeddings
 from models.common.text.encoders import encoder_and_tokenizer, split_texts
 
@@ -36,6 +37,9 @@ SIAMESE_HPARAMS = {
     "weight_decay": 0.01,
     "warmup_fraction": 0.1,
     "batch_size": 16,
+    # Pair batches bucketed by the longer sentence's length (as the text classifier's; empty: off).
+    "length_buckets": (),
+    "length_unit": "pieces",
 }
 
 
@@ -154,5 +158,6 @@ def fit_and_export(fn_args, default_hparams):
         model_features=F.MODEL_FEATURES,
         keras_module=tf_keras,
         checkpoints=4,
+        before_fit=length_bucketed(F.MODEL_FEATURES, lambda model: model.encoder.tokenizer),
         serving_module=lambda run, model: PairServingModule(model, run.tf_transform_output),
     )

@@ -166,6 +166,14 @@ def test_length_buckets_in_pieces_count_what_the_tokenizer_makes(packaged):
         batches_by_length(dataset, "text", 4, [edge], unit="pieces")
 
 
+def test_pairs_are_bucketed_by_their_longer_sentence():
+    first = ["a", "a b c d e f", "a", "a b"]
+    second = ["a b c d e f g", "a", "a", "a"]
+    dataset = tf.data.Dataset.from_tensor_slices(({"s1": first, "s2": second}, np.arange(4))).batch(4)
+    batches = [labels.numpy().tolist() for _, labels in batches_by_length(dataset, ("s1", "s2"), 2, [5])]
+    assert sorted(batches) == [[0, 1], [2, 3]]
+
+
 def word_count_each(texts):
     return [int(word_count(t)) for t in texts]
 
