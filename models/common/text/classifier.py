@@ -20,8 +20,8 @@ from models.common.text.encoders import encoder_and_tokenizer, split_texts
 CLASSIFIER_HPARAMS = {
     "max_seq_length": 128,
     # Training batches of texts of similar length (bucket boundaries in length_unit: words, chars
-    # or the encoder's pieces; empty: plain shuffled batches). With the padding trimmed to each batch's longest text,
-    # a batch of short texts then costs what it uses. See models/common/text/batching.py.
+    # or the encoder's pieces; empty: plain shuffled batches). With the padding trimmed to each
+    # batch's longest text, a batch of short texts then costs what it uses (text/batching.py).
     "length_buckets": (),
     "length_unit": "words",
     "dropout": 0.1,
