@@ -3,9 +3,11 @@ requires): model, training and the SavedModel it serves.
 
 One BERT encodes both sentences of a pair (shared weights: the two sides are concatenated into one
 batch), mean pooling over the attention mask gives the sentence embedding, and the prediction is the
-cosine similarity of the two embeddings. Trained with the cosine-similarity regression loss:
-mean squared error between cos(u, v) and the gold score / 5 (sentence-transformers'
-CosineSimilarityLoss). Optimiser: AdamW with 10 % linear warmup then linear decay.
+cosine similarity of the two embeddings. hparams["loss"] picks the training loss: "cosine", the
+cosine-similarity regression loss (mean squared error between cos(u, v) and the gold score / 5;
+sentence-transformers' CosineSimilarityLoss), or "cosent", a ranking loss over the batch's pairs
+(Su 2022, CoSENT: only the order of the similarities is trained, which is what Spearman scores).
+Optimiser: AdamW with 10 % linear warmup then linear decay.
 hparams["encoder"] picks the pretrained encoder (models/common/text/encoders.py): MiniLM for sts,
 multilingual-e5-small for sts_ko. The exported SavedModel (PairServingModule) has three signatures:
   serving_default(examples: serialized tf.Example with `sentence1`, `sentence2` bytes)
@@ -40,6 +42,8 @@ SIAMESE_HPARAMS = {
     # Pair batches bucketed by the longer sentence's length (as the text classifier's; empty: off).
     "length_buckets": (),
     "length_unit": "pieces",
+    "loss": "cosine",  # or "cosent" (cosent_loss)
+    "cosent_scale": 20.0,
 }
 
 
@@ -95,10 +99,29 @@ def cosine_similarity_loss(y_true, y_pred):
     return tf.square(tf.reshape(tf.cast(y_true, y_pred.dtype), [-1]) - tf.reshape(y_pred, [-1]))
 
 
+def cosent_loss(y_true, y_pred, scale: float = 20.0):
+    """CoSENT over the batch: log(1 + sum over pairs i, j with gold_i > gold_j of
+    exp(scale * (cos_j - cos_i))). Zero only when every more similar pair scores higher; the
+    scale is the one sentence-transformers' CoSENTLoss uses (20)."""
+    gold = tf.reshape(tf.cast(y_true, y_pred.dtype), [-1])
+    cos = tf.reshape(y_pred, [-1])
+    wrong_order = scale * (cos[None, :] - cos[:, None])  # [i, j]: scale * (cos_j - cos_i)
+    ranked = gold[:, None] > gold[None, :]
+    terms = tf.boolean_mask(wrong_order, ranked)
+    return tf.reduce_logsumexp(tf.concat([tf.zeros([1], cos.dtype), terms], axis=0))
+
+
+LOSSES = {"cosine": lambda hp: cosine_similarity_loss,
+          "cosent": lambda hp: lambda y_true, y_pred: cosent_loss(y_true, y_pred, float(hp["cosent_scale"]))}
+
+
 def compile_model(model: SiameseSimilarity, hparams: Mapping[str, object], total_steps: int) -> None:
-    """Cosine-similarity regression loss (mean over the batch) with AdamW + linear warmup."""
-    optimizer, _ = make_optimizer({**SIAMESE_HPARAMS, **hparams}, total_steps)
-    model.compile(optimizer=optimizer, loss=cosine_similarity_loss)
+    """The hparams' loss (cosine regression or CoSENT) with AdamW + linear warmup."""
+    hp = {**SIAMESE_HPARAMS, **hparams}
+    if hp["loss"] not in LOSSES:
+        raise ValueError(f"unknown siamese loss {hp['loss']!r}; choose one of {sorted(LOSSES)}")
+    optimizer, _ = make_optimizer(hp, total_steps)
+    model.compile(optimizer=optimizer, loss=LOSSES[hp["loss"]](hp))
 
 
 class PairServingModule(tf.Module):
