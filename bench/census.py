@@ -99,15 +99,11 @@ def gbdt_scores(train: Dict[str, list], *others: Dict[str, list]) -> List[np.nda
     each other split."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = None
-    probabilities = []
-    for other in others:
-        x_train, x_other, mask = encode(train, other)
-        if model is None:
-            model = HistGradientBoostingClassifier(categorical_features=mask, random_state=0, **GBDT_PARAMS)
-            model.fit(x_train, labels_of(train))
-        probabilities.append(model.predict_proba(x_other)[:, 1])
-    return probabilities
+    encoded = [encode(train, other) for other in others]  # train's codes are the same in each
+    x_train, _, mask = encoded[0]
+    model = HistGradientBoostingClassifier(categorical_features=mask, random_state=0, **GBDT_PARAMS)
+    model.fit(x_train, labels_of(train))
+    return [model.predict_proba(x_other)[:, 1] for _, x_other, _ in encoded]
 
 
 def model_test(model_dir: str, test: Dict[str, list]) -> np.ndarray:

@@ -78,7 +78,7 @@ TASK = TaskConfig(
     tuner_train_steps=1000,
     # The Trainer fits a seed ensemble of 3 in one graph (models/common/ensemble.py; Tuner trials stay
     # single models). Chosen on the validation split (bench/census.py, seeds 42/43): accuracy 0.8720
-    # vs 0.8692 for one model, AUC 0.9277 vs 0.9252, for ~2 more minutes of training.
+    # vs 0.8692 for one model, AUC 0.9277 vs 0.9252, for 2–4 more minutes of training.
     custom_config={"model": "tabtransformer", "hparams": {"ensemble_size": 3}},
     eval=EvalSpec(
         metrics=("AUC", "BinaryAccuracy", "Precision", "Recall", "Calibration", "CalibrationPlot"),
